@@ -1,0 +1,152 @@
+"""The root of `sto`: wires the command groups and turns errors into clear messages."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from sqlalchemy.exc import OperationalError
+
+from bot.cli import quota, requests
+from bot.cli.context import CliContext, ctx_of
+from bot.render import default_renderer
+from config.settings import SettingsError, load_settings
+from models.clock import Clock, SystemClock
+from models.db import transaction
+from models.errors import DomainError
+from models.schema import upgrade
+
+app = typer.Typer(
+    name="sto",
+    help="De assistent van het STO-ondersteuningsteam: saldi, aanvragen en referentiegegevens.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(no_args_is_help=True, help="Database: schema bijwerken.")
+import_app = typer.Typer(no_args_is_help=True, help="Referentiegegevens importeren uit CSV.")
+app.add_typer(db_app, name="db")
+app.add_typer(quota.app, name="quota", help="Saldo per regio, en aanpassingen.")
+app.add_typer(requests.app, name="requests", help="Ondersteuningsaanvragen.")
+app.add_typer(import_app, name="import")
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context) -> None:
+    """Breng het databaseschema naar de nieuwste versie (Alembic)."""
+    cli = ctx_of(ctx)
+    upgrade(cli.engine)
+    cli.out.print(cli.t("cli.db_upgraded"), markup=False)
+
+
+@app.command("seed")
+def seed(ctx: typer.Context) -> None:
+    """Laad de referentiegegevens uit config/data (veilig om te herhalen)."""
+    from models.reference import seed as load
+
+    cli = ctx_of(ctx)
+    upgrade(cli.engine)
+    with transaction(cli.engine) as session:
+        report = load(session, cli.actor, cli.clock.now())
+    cli.out.print(cli.t("cli.seeded", report=report), markup=False)
+
+
+def _import(ctx: typer.Context, what: str, file: Path, dry_run: bool) -> None:
+    from models import imports
+
+    cli = ctx_of(ctx)
+    try:
+        text = file.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        cli.fail("errors.file_unreadable", path=str(file), why=str(exc))
+    importer = getattr(imports, f"import_{what}")
+    with transaction(cli.engine) as session:
+        report = importer(session, text, cli.actor, cli.clock.now(), dry_run=dry_run)
+    if report.problems:
+        for p in report.problems:
+            cli.err.print(
+                cli.t(
+                    "imports.problem",
+                    line=p.line,
+                    column=p.column,
+                    problem=p.problem,
+                    value=p.value,
+                ),
+                markup=False,
+            )
+        cli.fail("imports.failed", count=len(report.problems))
+    cli.out.print(
+        cli.t(
+            "imports.summary",
+            created=report.created,
+            updated=report.updated,
+            unchanged=report.unchanged,
+            dry_run=dry_run,
+        ),
+        markup=False,
+    )
+
+
+FileArg = Annotated[Path, typer.Argument(help="CSV-bestand (UTF-8; komma of puntkomma)")]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Alleen controleren, niets opslaan")]
+
+
+@import_app.command("regions")
+def import_regions(ctx: typer.Context, file: FileArg, dry_run: DryRun = False) -> None:
+    """Regio's importeren (formaat: config/data/regions.csv)."""
+    _import(ctx, "regions", file, dry_run)
+
+
+@import_app.command("contacts")
+def import_contacts(ctx: typer.Context, file: FileArg, dry_run: DryRun = False) -> None:
+    """Contactpersonen importeren (formaat: config/data/contacts.csv)."""
+    _import(ctx, "contacts", file, dry_run)
+
+
+@import_app.command("supporters")
+def import_supporters(ctx: typer.Context, file: FileArg, dry_run: DryRun = False) -> None:
+    """Ondersteuners importeren (formaat: config/data/supporters.csv)."""
+    _import(ctx, "supporters", file, dry_run)
+
+
+@app.command("run")
+def run(ctx: typer.Context) -> None:
+    """Start de assistent: database bijwerken, eerste keer vullen, /healthz en kanalen."""
+    from bot.process import serve
+
+    serve(ctx_of(ctx).settings)
+
+
+def main(argv: list[str] | None = None, clock: Clock | None = None) -> None:
+    """The `sto` entry point; tests pass `argv` and a clock they control."""
+    renderer = default_renderer()
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        # The language setting itself may be what is wrong: fall back to Dutch.
+        lang = os.environ.get("STO_LANGUAGE", "nl")
+        for name, value, why in exc.problems:
+            message = renderer.render("errors.setting", lang, name=name, value=value, why=why)
+            print(message, file=sys.stderr)
+        sys.exit(2)
+    cli = CliContext(settings, clock=clock or SystemClock())
+    try:
+        app(args=argv, obj=cli, prog_name="sto")
+    except DomainError as exc:
+        cli.err.print(cli.t(f"errors.{exc.code}", **exc.params), markup=False)
+        sys.exit(1)
+    except OperationalError as exc:
+        cli.err.print(
+            cli.t(
+                "errors.database_unreachable",
+                url=cli.engine.url.render_as_string(hide_password=True),
+                why=str(exc.orig or exc).strip().splitlines()[0],
+            ),
+            markup=False,
+        )
+        sys.exit(1)
+    finally:
+        if "engine" in cli.__dict__:  # only when a command opened the database
+            cli.engine.dispose()

@@ -1,0 +1,280 @@
+"""`sto requests`: list, show and move support requests through their lifecycle."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any
+
+import typer
+from sqlmodel import Session, col, select
+
+from bot.cli.context import CliContext, ctx_of
+from bot.cli.output import pick_format, table, to_csv, to_json
+from models import requests as rq
+from models.db import transaction
+from models.ledger import find_allowance, reserved_for
+from models.periods import get_period
+from models.quantity import from_units, to_units
+from models.regions import get_region
+from models.tables import Contact, Period, Region, Supporter, SupportRequest
+from models.types import AllowanceKind, RequestStatus
+
+app = typer.Typer(no_args_is_help=True)
+LIST_FIELDS = (
+    "ref",
+    "region",
+    "status",
+    "kind",
+    "days",
+    "channel",
+    "theme",
+    "preferred_period",
+    "requested_by",
+    "assigned_supporter",
+    "created_at",
+)
+DATE_FORMATS = ("%Y-%m-%d", "%d-%m-%Y")
+
+Ref = Annotated[str, typer.Argument(help="Referentie, bijv. STO-2027-0042")]
+
+
+def parse_date(cli: CliContext, text: str) -> date:
+    for fmt in DATE_FORMATS:
+        try:
+            return datetime.strptime(text.strip(), fmt).date()  # noqa: DTZ007 (a calendar date)
+        except ValueError:
+            continue
+    cli.fail("errors.invalid_date", code=2, value=text)
+
+
+def as_dict(session: Session, request: SupportRequest) -> dict[str, Any]:
+    region = session.get(Region, request.region_id)
+    supporter = (
+        session.get(Supporter, request.assigned_supporter_id)
+        if request.assigned_supporter_id
+        else None
+    )
+    assert region is not None
+    return {
+        "ref": request.ref,
+        "region": region.code,
+        "region_name": region.name,
+        "status": request.status,
+        "kind": request.kind,
+        "days": from_units(request.half_days, AllowanceKind.support_days),
+        "channel": request.channel,
+        "theme": request.theme,
+        "preferred_period": request.preferred_period,
+        "preferred_from": request.preferred_from,
+        "preferred_to": request.preferred_to,
+        "description": request.description,
+        "requested_by": request.requested_by,
+        "assigned_supporter": supporter.email if supporter else None,
+        "dates": rq.days_of(session, request),
+        "created_at": request.created_at,
+        "updated_at": request.updated_at,
+    }
+
+
+@app.command("list")
+def list_requests(
+    ctx: typer.Context,
+    region: Annotated[str | None, typer.Option("--region", help="Alleen deze regio")] = None,
+    status: Annotated[str | None, typer.Option("--status", help="bijv. submitted")] = None,
+    period: Annotated[str | None, typer.Option("--period")] = None,
+    open_only: Annotated[bool, typer.Option("--open", help="Alleen lopende aanvragen")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_csv: Annotated[bool, typer.Option("--csv")] = False,
+) -> None:
+    """Aanvragen, nieuwste eerst."""
+    cli = ctx_of(ctx)
+    fmt = pick_format(cli, as_json, as_csv)
+    if status is not None and status not in RequestStatus.__members__:
+        cli.fail("cli.unknown_status", code=2, value=status, allowed=list(RequestStatus))
+    with transaction(cli.engine) as session:
+        query = select(SupportRequest).order_by(col(SupportRequest.id).desc())
+        if region:
+            query = query.where(SupportRequest.region_id == get_region(session, region).id)
+        if period:
+            query = query.where(SupportRequest.period_id == get_period(session, period).id)
+        if status:
+            query = query.where(SupportRequest.status == status)
+        if open_only:
+            query = query.where(col(SupportRequest.status).in_([s.value for s in rq.OPEN]))
+        rows = [as_dict(session, r) for r in session.exec(query).all()]
+    if fmt == "json":
+        cli.write(to_json(rows))
+    elif fmt == "csv":
+        cli.write(to_csv(rows, LIST_FIELDS))
+    else:
+        headers = [
+            cli.t(f"cli.request_header_{f}")
+            for f in ("ref", "region", "status", "kind", "days", "channel", "theme")
+        ]
+        t = table(headers, right=(4,))
+        for row in rows:
+            t.add_row(
+                row["ref"],
+                row["region"],
+                cli.t("labels.status", value=row["status"]),
+                cli.t("labels.kind", value=row["kind"]),
+                cli.t("cli.number", value=row["days"]),
+                cli.t("labels.channel", value=row["channel"]),
+                row["theme"],
+            )
+        cli.out.print(t)
+        cli.out.print(cli.t("cli.request_count", count=len(rows)))
+
+
+@app.command("show")
+def show(
+    ctx: typer.Context, ref: Ref, as_json: Annotated[bool, typer.Option("--json")] = False
+) -> None:
+    """Eén aanvraag met haar geschiedenis."""
+    cli = ctx_of(ctx)
+    with transaction(cli.engine) as session:
+        request = rq.get_request(session, ref)
+        data = as_dict(session, request)
+        period = session.get(Period, request.period_id)
+        region = session.get(Region, request.region_id)
+        assert period is not None and region is not None and request.id is not None
+        allowance = find_allowance(session, region, period, AllowanceKind.support_days)
+        assert allowance.id is not None
+        data["period"] = period.code
+        data["reserved"] = from_units(
+            reserved_for(session, allowance.id, request.id), AllowanceKind.support_days
+        )
+        data["history"] = [
+            {
+                "from": e.from_status,
+                "to": e.to_status,
+                "actor": e.actor,
+                "channel": e.channel,
+                "reason": e.reason,
+                "at": e.at,
+            }
+            for e in rq.events_of(session, request)
+        ]
+    if as_json:
+        cli.write(to_json(data))
+        return
+    cli.out.print(cli.t("cli.request_detail", r=data, tz=cli.settings.timezone), markup=False)
+
+
+@app.command("submit", context_settings={"ignore_unknown_options": True})
+def submit(
+    ctx: typer.Context,
+    region: Annotated[str, typer.Argument(help="Regiocode")],
+    days: Annotated[str, typer.Argument(help="Aantal dagen, in halve dagen: 1, 1,5, 2 …")],
+    kind: Annotated[str, typer.Option("--kind", help="content, process, strategic of theme")],
+    theme: Annotated[str, typer.Option("--theme")] = "",
+    description: Annotated[str, typer.Option("--description")] = "",
+    preferred: Annotated[str, typer.Option("--preferred", help="Gewenste periode (tekst)")] = "",
+    start: Annotated[str | None, typer.Option("--from", help="Vroegste datum")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Laatste datum")] = None,
+    requester: Annotated[str | None, typer.Option("--requester", help="E-mail contact")] = None,
+) -> None:
+    """Dien een aanvraag in namens een regio (de dagen worden gereserveerd)."""
+    cli = ctx_of(ctx)
+    units = to_units(days, AllowanceKind.support_days)
+    new_from = parse_date(cli, start) if start else None
+    new_to = parse_date(cli, end) if end else None
+    now = cli.clock.now()
+    with transaction(cli.engine) as session:
+        contact_id = None
+        if requester:
+            contact = session.exec(
+                select(Contact).where(Contact.email == requester.strip().lower())
+            ).first()
+            if contact is None:
+                cli.fail("cli.unknown_contact", email=requester)
+            contact_id = contact.id
+        request = rq.submit(
+            session,
+            rq.NewRequest(
+                region=region,
+                kind=kind,
+                half_days=units,
+                theme=theme,
+                description=description,
+                preferred_period=preferred,
+                preferred_from=new_from,
+                preferred_to=new_to,
+                requester_contact_id=contact_id,
+            ),
+            cli.actor,
+            now,
+        )
+        data = as_dict(session, request)
+    cli.out.print(cli.t("cli.request_changed", r=data), markup=False)
+
+
+def _transition(ctx: typer.Context, action: str, ref: str, **kwargs: Any) -> None:
+    cli = ctx_of(ctx)
+    now = cli.clock.now()
+    with transaction(cli.engine) as session:
+        request = getattr(rq, action)(session, ref, cli.actor, now, **kwargs)
+        data = as_dict(session, request)
+    cli.out.print(cli.t("cli.request_changed", r=data), markup=False)
+
+
+@app.command("approve")
+def approve(ctx: typer.Context, ref: Ref) -> None:
+    """Keur een ingediende aanvraag goed."""
+    _transition(ctx, "approve", ref)
+
+
+@app.command("reject")
+def reject(
+    ctx: typer.Context,
+    ref: Ref,
+    reason: Annotated[str, typer.Option("--reason", help="De aanvrager krijgt dit te lezen")],
+) -> None:
+    """Wijs een aanvraag af; de dagen komen terug."""
+    _transition(ctx, "reject", ref, reason=reason)
+
+
+@app.command("cancel")
+def cancel(
+    ctx: typer.Context, ref: Ref, reason: Annotated[str, typer.Option("--reason")] = ""
+) -> None:
+    """Annuleer een lopende aanvraag; de gereserveerde dagen komen terug."""
+    _transition(ctx, "cancel", ref, reason=reason)
+
+
+@app.command("schedule")
+def schedule(
+    ctx: typer.Context,
+    ref: Ref,
+    dates: Annotated[list[str], typer.Option("--date", help="Datum per dag (herhaal)")],
+) -> None:
+    """Plan een goedgekeurde aanvraag op kalenderdata."""
+    cli = ctx_of(ctx)
+    _transition(ctx, "schedule", ref, days=[parse_date(cli, d) for d in dates])
+
+
+@app.command("assign")
+def assign(
+    ctx: typer.Context,
+    ref: Ref,
+    supporter: Annotated[str, typer.Argument(help="E-mailadres van de ondersteuner")],
+) -> None:
+    """Wijs een ondersteuner toe aan een lopende aanvraag."""
+    _transition(ctx, "assign", ref, supporter_email=supporter)
+
+
+@app.command("complete")
+def complete(
+    ctx: typer.Context,
+    ref: Ref,
+    used: Annotated[
+        str | None, typer.Option("--used", help="Werkelijk gebruikte dagen (standaard: alle)")
+    ] = None,
+) -> None:
+    """Rond een ingeplande aanvraag af: gebruikte dagen worden verbruikt, de rest komt terug."""
+    used_units = None
+    if used is not None:
+        used_units = (
+            0 if used.strip() in ("0", "0,0", "0.0") else to_units(used, AllowanceKind.support_days)
+        )
+    _transition(ctx, "complete", ref, used_half_days=used_units)

@@ -1,0 +1,98 @@
+"""The one async process that `sto run` starts.
+
+It brings the database up to date, seeds it on first start, and serves the
+HTTP listener (`GET /healthz`; Slack's `POST /slack/events` joins it later).
+Database work is synchronous SQLAlchemy, so it runs in a worker thread:
+nothing blocks the event loop that has to answer within Slack's 3 seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import Engine, func
+from sqlmodel import select
+
+from bot.render import default_renderer
+from config.settings import Settings
+from models.clock import Clock, SystemClock
+from models.db import make_engine, transaction
+from models.schema import upgrade
+from models.tables import Region
+
+log = logging.getLogger("sto")
+ENGINE_KEY = web.AppKey("engine", Engine)
+
+
+def prepare_database(engine: Engine, clock: Clock) -> bool:
+    """Migrate, and seed when the database has no regions yet; True when it seeded."""
+    from models.actor import Actor
+    from models.reference import is_seeded, seed
+
+    upgrade(engine)
+    with transaction(engine) as session:
+        if is_seeded(session):
+            return False
+        seed(session, Actor.system(), clock.now())
+        return True
+
+
+def _count_regions(engine: Engine) -> int:
+    with transaction(engine) as session:
+        return int(session.exec(select(func.count()).select_from(Region)).one())
+
+
+async def healthz(request: web.Request) -> web.Response:
+    engine = request.app[ENGINE_KEY]
+    try:
+        regions = await asyncio.to_thread(_count_regions, engine)
+    except Exception as exc:  # the answer is the report: any database failure is "down"
+        log.warning("healthz: database check failed: %s", exc)
+        return web.json_response({"status": "error", "database": "unreachable"}, status=503)
+    return web.json_response({"status": "ok", "database": "ok", "regions": regions})
+
+
+def build_app(engine: Engine) -> web.Application:
+    app = web.Application()
+    app[ENGINE_KEY] = engine
+    app.router.add_get("/healthz", healthz)
+    return app
+
+
+async def run_async(settings: Settings, clock: Clock | None = None) -> None:
+    clock = clock or SystemClock()
+    say = default_renderer()
+    lang = settings.language.value
+    engine = make_engine(settings.database_url)
+    seeded = await asyncio.to_thread(prepare_database, engine, clock)
+    log.info(
+        say.render("process.database_ready", lang, url=engine.url.render_as_string(), seeded=seeded)
+    )
+    if not settings.slack_bot_token:
+        log.info(say.render("process.slack_off", lang))
+    runner = web.AppRunner(build_app(engine), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.http_host, settings.http_port)
+    await site.start()
+    log.info(
+        say.render("process.listening", lang, host=settings.http_host, port=settings.http_port)
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info(say.render("process.stopping", lang))
+    await runner.cleanup()
+    engine.dispose()
+
+
+def serve(settings: Settings, **kwargs: Any) -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    asyncio.run(run_async(settings, **kwargs))

@@ -1,0 +1,1 @@
+"""Settings and reference data of the STO assistant."""

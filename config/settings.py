@@ -1,0 +1,163 @@
+"""Settings from the environment and `.env`, validated once at start.
+
+The names are a contract (DESIGN.md): deployments and scripts set them.
+Build `Settings` in the entry point and pass it down; never import a global.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(__file__).resolve().parent / "data"
+TEMPLATES_DIR = ROOT / "templates"
+
+
+class Language(StrEnum):
+    nl = "nl"
+    en = "en"
+
+
+class SlackMode(StrEnum):
+    socket = "socket"
+    http = "http"
+
+
+class TlsMode(StrEnum):
+    none = "none"
+    starttls = "starttls"
+    tls = "tls"
+
+
+def _env(name: str) -> Any:
+    """A field read from exactly the environment variable the contract names."""
+    return Field(default=None, validation_alias=AliasChoices(name))
+
+
+Port = Annotated[int, Field(ge=0, le=65535)]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
+
+    database_url: str = Field(
+        default="sqlite:///var/sto.sqlite3", validation_alias=AliasChoices("STO_DATABASE_URL")
+    )
+    language: Language = Field(default=Language.nl, validation_alias=AliasChoices("STO_LANGUAGE"))
+    timezone: str = Field(default="Europe/Amsterdam", validation_alias=AliasChoices("STO_TIMEZONE"))
+
+    slack_bot_token: str | None = _env("SLACK_BOT_TOKEN")
+    slack_app_token: str | None = _env("SLACK_APP_TOKEN")
+    slack_signing_secret: str | None = _env("SLACK_SIGNING_SECRET")
+    slack_mode: SlackMode | None = _env("STO_SLACK_MODE")
+    slack_api_url: str = Field(
+        default="https://slack.com/api/", validation_alias=AliasChoices("STO_SLACK_API_URL")
+    )
+    slack_team_channel: str | None = _env("STO_SLACK_TEAM_CHANNEL")
+
+    http_host: str = Field(default="127.0.0.1", validation_alias=AliasChoices("STO_HTTP_HOST"))
+    http_port: Port = Field(default=3000, validation_alias=AliasChoices("STO_HTTP_PORT"))
+
+    smtp_host: str | None = _env("STO_SMTP_HOST")
+    smtp_port: Port | None = _env("STO_SMTP_PORT")
+    smtp_username: str | None = _env("STO_SMTP_USERNAME")
+    smtp_password: str | None = _env("STO_SMTP_PASSWORD")
+    smtp_tls: TlsMode = Field(
+        default=TlsMode.starttls, validation_alias=AliasChoices("STO_SMTP_TLS")
+    )
+    mail_from: str = Field(
+        default="ondersteuning@localhost", validation_alias=AliasChoices("STO_MAIL_FROM")
+    )
+
+    imap_host: str | None = _env("STO_IMAP_HOST")
+    imap_port: Port | None = _env("STO_IMAP_PORT")
+    imap_username: str | None = _env("STO_IMAP_USERNAME")
+    imap_password: str | None = _env("STO_IMAP_PASSWORD")
+    imap_tls: TlsMode = Field(default=TlsMode.tls, validation_alias=AliasChoices("STO_IMAP_TLS"))
+    imap_folder: str = Field(default="INBOX", validation_alias=AliasChoices("STO_IMAP_FOLDER"))
+
+    inbound_smtp_host: str = Field(
+        default="127.0.0.1", validation_alias=AliasChoices("STO_INBOUND_SMTP_HOST")
+    )
+    inbound_smtp_port: Port = Field(
+        default=2525, validation_alias=AliasChoices("STO_INBOUND_SMTP_PORT")
+    )
+
+    var_dir: Path = Field(default=Path("var"), validation_alias=AliasChoices("STO_VAR_DIR"))
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(
+                f"unknown time zone {value!r}; use an IANA name such as Europe/Amsterdam"
+            ) from exc
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str) -> str:
+        if not value.startswith(("sqlite://", "postgresql")):
+            raise ValueError("use sqlite:///path/to/file or postgresql+psycopg://user@host/db")
+        return value
+
+    @model_validator(mode="after")
+    def _slack_mode_default(self) -> Settings:
+        if self.slack_mode is None:
+            self.slack_mode = SlackMode.socket if self.slack_app_token else SlackMode.http
+        return self
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.var_dir / "outbox"
+
+
+# The environment names per field, so an error can name what the user sets.
+def env_name(field: str) -> str:
+    info = Settings.model_fields[field]
+    alias = info.validation_alias
+    if isinstance(alias, AliasChoices):
+        first = alias.choices[0]
+        return first if isinstance(first, str) else field
+    return field
+
+
+class SettingsError(Exception):
+    """A setting has a value that is not allowed; `problems` lists (name, value, why)."""
+
+    def __init__(self, problems: list[tuple[str, object, str]]) -> None:
+        super().__init__("; ".join(f"{name}={value!r}: {why}" for name, value, why in problems))
+        self.problems = problems
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the settings; a wrong value raises SettingsError naming the variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems: list[tuple[str, object, str]] = []
+        for error in exc.errors():
+            loc = error["loc"][0] if error["loc"] else ""
+            field = _field_for_alias(str(loc))
+            problems.append(
+                (env_name(field) if field else str(loc), error.get("input"), error["msg"])
+            )
+        raise SettingsError(problems) from exc
+
+
+def _field_for_alias(loc: str) -> str | None:
+    for name, info in Settings.model_fields.items():
+        alias = info.validation_alias
+        if name == loc or (isinstance(alias, AliasChoices) and loc in alias.choices):
+            return name
+    return None

@@ -1,0 +1,1 @@
+"""The domain: tables and the rules that change them. Channel-agnostic."""

@@ -1,0 +1,123 @@
+"""Typed domain errors.
+
+Each carries a `code` and the facts a channel needs to explain it; the
+sentence itself lives in `templates/<lang>/errors.j2` under the same name,
+so the CLI, Slack and mail all say the same thing in the reader's language.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+
+class DomainError(Exception):
+    code: str = "domain_error"
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(f"{self.code}: {params}")
+        self.params = params
+
+
+class UnknownRegion(DomainError):
+    code = "unknown_region"
+
+    def __init__(self, region: str) -> None:
+        super().__init__(region=region)
+
+
+class UnknownPeriod(DomainError):
+    code = "unknown_period"
+
+    def __init__(self, period: str, known: list[str]) -> None:
+        super().__init__(period=period, known=known)
+
+
+class NoCurrentPeriod(DomainError):
+    code = "no_current_period"
+
+    def __init__(self, today: str) -> None:
+        super().__init__(today=today)
+
+
+class NoAllowance(DomainError):
+    code = "no_allowance"
+
+    def __init__(self, region: str, period: str, kind: str) -> None:
+        super().__init__(region=region, period=period, kind=kind)
+
+
+class UnknownRequest(DomainError):
+    code = "unknown_request"
+
+    def __init__(self, ref: str) -> None:
+        super().__init__(ref=ref)
+
+
+class InvalidQuantity(DomainError):
+    """Not a number, not a half-day step, or zero/negative where that is not allowed."""
+
+    code = "invalid_quantity"
+
+    def __init__(self, value: str, kind: str, problem: str) -> None:
+        # problem: not_a_number | not_half_day | not_whole | not_positive | too_large
+        super().__init__(value=value, kind=kind, problem=problem)
+
+
+class InsufficientBalance(DomainError):
+    code = "insufficient_balance"
+
+    def __init__(
+        self, region: str, period: str, kind: str, requested: Decimal, available: Decimal
+    ) -> None:
+        super().__init__(
+            region=region, period=period, kind=kind, requested=requested, available=available
+        )
+
+
+class AdjustBelowCommitted(DomainError):
+    code = "adjust_below_committed"
+
+    def __init__(
+        self, region: str, kind: str, requested: Decimal, available: Decimal, committed: Decimal
+    ) -> None:
+        super().__init__(
+            region=region, kind=kind, requested=requested, available=available, committed=committed
+        )
+
+
+class ExceedsReservation(DomainError):
+    code = "exceeds_reservation"
+
+    def __init__(self, ref: str, requested: Decimal, reserved: Decimal) -> None:
+        super().__init__(ref=ref, requested=requested, reserved=reserved)
+
+
+class IllegalTransition(DomainError):
+    code = "illegal_transition"
+
+    def __init__(self, ref: str, current: str, target: str) -> None:
+        super().__init__(ref=ref, current=current, target=target)
+
+
+class InvalidRequest(DomainError):
+    """A field of a request that cannot be accepted (`field`, `problem`)."""
+
+    code = "invalid_request"
+
+    def __init__(self, field: str, problem: str, value: str = "") -> None:
+        super().__init__(field=field, problem=problem, value=value)
+
+
+class UnknownSupporter(DomainError):
+    code = "unknown_supporter"
+
+    def __init__(self, supporter: str) -> None:
+        super().__init__(supporter=supporter)
+
+
+class AlreadyProcessed(DomainError):
+    code = "already_processed"
+
+    def __init__(self, source: str, external_id: str) -> None:
+        super().__init__(source=source, external_id=external_id)

@@ -1,0 +1,311 @@
+"""The support-request lifecycle: one function per thing a person does.
+
+    submitted (days reserved) -> approved -> scheduled -> completed (consumed)
+    submitted | approved | scheduled -> cancelled (released)
+    submitted -> rejected (released)
+
+Every transition locks the request row, re-checks the state it starts from,
+changes it and appends to the history, inside the caller's transaction: so
+two people approving or cancelling at once cannot both win.
+"""
+
+from __future__ import annotations
+
+import math
+import zoneinfo
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session, col, select
+
+from models import ledger
+from models.actor import Actor
+from models.audit import record
+from models.errors import IllegalTransition, InvalidRequest, UnknownRequest
+from models.periods import period_on
+from models.quantity import from_units
+from models.regions import get_region, get_supporter
+from models.tables import (
+    Allowance,
+    Period,
+    RefCounter,
+    Region,
+    RequestDay,
+    RequestEvent,
+    SupportRequest,
+)
+from models.types import AllowanceKind, RequestStatus, SupportKind
+
+S = RequestStatus
+ALLOWED: dict[RequestStatus, frozenset[RequestStatus]] = {
+    S.submitted: frozenset({S.approved, S.rejected, S.cancelled}),
+    S.approved: frozenset({S.scheduled, S.cancelled}),
+    S.scheduled: frozenset({S.scheduled, S.completed, S.cancelled}),
+    S.completed: frozenset(),
+    S.rejected: frozenset(),
+    S.cancelled: frozenset(),
+}
+OPEN = frozenset({S.submitted, S.approved, S.scheduled})
+MAX_TEXT = 4000
+
+
+@dataclass(frozen=True)
+class NewRequest:
+    region: str
+    kind: str
+    half_days: int
+    theme: str = ""
+    description: str = ""
+    preferred_period: str = ""
+    preferred_from: date | None = None
+    preferred_to: date | None = None
+    requester_contact_id: int | None = None
+
+
+def region_today(region: Region, now: datetime) -> date:
+    return now.astimezone(zoneinfo.ZoneInfo(region.timezone)).date()
+
+
+def _validate(new: NewRequest, today: date) -> SupportKind:
+    try:
+        kind = SupportKind(new.kind)
+    except ValueError:
+        raise InvalidRequest("kind", "unknown", new.kind) from None
+    if new.half_days <= 0:
+        raise InvalidRequest("days", "not_positive", str(new.half_days))
+    if new.preferred_from and new.preferred_to and new.preferred_to < new.preferred_from:
+        raise InvalidRequest("preferred_period", "reversed", new.preferred_period)
+    if (new.preferred_to or new.preferred_from or today) < today:
+        raise InvalidRequest("preferred_period", "in_past", new.preferred_period)
+    if len(new.description) > MAX_TEXT:
+        raise InvalidRequest("description", "too_long", str(MAX_TEXT))
+    if len(new.theme) > 200:
+        raise InvalidRequest("theme", "too_long", "200")
+    return kind
+
+
+def _next_ref(session: Session, year: int) -> str:
+    """Hand out the next number of the year; the UPDATE itself serialises callers."""
+    values = {"year": year, "last": 0}
+    dialect = session.get_bind().dialect.name
+    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(RefCounter).values(values)
+    session.execute(stmt.on_conflict_do_nothing(index_elements=["year"]))
+    number = session.execute(
+        update(RefCounter)
+        .where(col(RefCounter.year) == year)
+        .values(last=col(RefCounter.last) + 1)
+        .returning(col(RefCounter.last))
+    ).scalar_one()
+    return f"STO-{year}-{number:04d}"
+
+
+def submit(session: Session, new: NewRequest, by: Actor, now: datetime) -> SupportRequest:
+    """Record a request and reserve its days, or refuse with what is left."""
+    region = get_region(session, new.region)
+    today = region_today(region, now)
+    kind = _validate(new, today)
+    period = period_on(session, new.preferred_from or today)
+    allowance = ledger.find_allowance(
+        session, region, period, AllowanceKind.support_days, lock=True
+    )
+    # Refuse before a number is spent; `reserve` checks again under the same lock.
+    ledger.require_available(session, allowance, new.half_days)
+    assert region.id is not None and period.id is not None and allowance.id is not None
+    request = SupportRequest(
+        ref=_next_ref(session, today.year),
+        region_id=region.id,
+        period_id=period.id,
+        requester_contact_id=new.requester_contact_id,
+        requested_by=by.name,
+        kind=kind.value,
+        half_days=new.half_days,
+        theme=new.theme.strip(),
+        preferred_period=new.preferred_period.strip(),
+        preferred_from=new.preferred_from,
+        preferred_to=new.preferred_to,
+        description=new.description.strip(),
+        channel=by.channel.value,
+        status=S.submitted.value,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(request)
+    session.flush()
+    assert request.id is not None
+    ledger.reserve(session, allowance.id, new.half_days, request.id, by, now)
+    _event(session, request, None, S.submitted, by, now)
+    return request
+
+
+def get_request(session: Session, ref: str, *, lock: bool = False) -> SupportRequest:
+    query = select(SupportRequest).where(SupportRequest.ref == ref.strip().upper())
+    if lock:
+        query = query.with_for_update()
+    request = session.exec(query).first()
+    if request is None:
+        raise UnknownRequest(ref)
+    if lock:
+        session.refresh(request)
+    return request
+
+
+def _event(
+    session: Session,
+    request: SupportRequest,
+    source: RequestStatus | None,
+    target: RequestStatus,
+    by: Actor,
+    now: datetime,
+    reason: str = "",
+) -> None:
+    assert request.id is not None
+    session.add(
+        RequestEvent(
+            request_id=request.id,
+            from_status=source.value if source else None,
+            to_status=target.value,
+            actor=by.name,
+            channel=by.channel.value,
+            reason=reason,
+            at=now,
+        )
+    )
+    session.flush()
+
+
+def _begin(
+    session: Session, ref: str, target: RequestStatus
+) -> tuple[SupportRequest, RequestStatus]:
+    request = get_request(session, ref, lock=True)
+    current = RequestStatus(request.status)
+    if target not in ALLOWED[current]:
+        raise IllegalTransition(request.ref, current.value, target.value)
+    return request, current
+
+
+def _finish(
+    session: Session,
+    request: SupportRequest,
+    current: RequestStatus,
+    target: RequestStatus,
+    by: Actor,
+    now: datetime,
+    reason: str = "",
+) -> SupportRequest:
+    request.status = target.value
+    request.updated_at = now
+    session.add(request)
+    _event(session, request, current, target, by, now, reason)
+    return request
+
+
+def _allowance_id(session: Session, request: SupportRequest) -> int:
+    allowance = session.exec(
+        select(Allowance).where(
+            Allowance.region_id == request.region_id,
+            Allowance.period_id == request.period_id,
+            Allowance.kind == AllowanceKind.support_days.value,
+        )
+    ).one()
+    assert allowance.id is not None
+    return allowance.id
+
+
+def approve(session: Session, ref: str, by: Actor, now: datetime) -> SupportRequest:
+    request, current = _begin(session, ref, S.approved)
+    return _finish(session, request, current, S.approved, by, now)
+
+
+def reject(session: Session, ref: str, by: Actor, now: datetime, *, reason: str) -> SupportRequest:
+    if not reason.strip():
+        raise InvalidRequest("reason", "required")
+    request, current = _begin(session, ref, S.rejected)
+    assert request.id is not None
+    ledger.release(session, _allowance_id(session, request), request.id, by, now, reason=reason)
+    return _finish(session, request, current, S.rejected, by, now, reason.strip())
+
+
+def cancel(
+    session: Session, ref: str, by: Actor, now: datetime, *, reason: str = ""
+) -> SupportRequest:
+    request, current = _begin(session, ref, S.cancelled)
+    assert request.id is not None
+    ledger.release(session, _allowance_id(session, request), request.id, by, now, reason=reason)
+    return _finish(session, request, current, S.cancelled, by, now, reason.strip())
+
+
+def schedule(
+    session: Session, ref: str, by: Actor, now: datetime, *, days: list[date]
+) -> SupportRequest:
+    """Fix the calendar dates; a scheduled request may be moved to new dates."""
+    request, current = _begin(session, ref, S.scheduled)
+    region = session.get(Region, request.region_id)
+    period = session.get(Period, request.period_id)
+    assert region is not None and period is not None and request.id is not None
+    unique = sorted(set(days))
+    needed = math.ceil(request.half_days / 2)
+    if len(unique) != needed:
+        raise InvalidRequest("dates", "count", str(needed))
+    today = region_today(region, now)
+    for day in unique:
+        if day < today:
+            raise InvalidRequest("dates", "in_past", day.isoformat())
+        if not period.starts_on <= day <= period.ends_on:
+            raise InvalidRequest("dates", "outside_period", day.isoformat())
+    for old in session.exec(select(RequestDay).where(RequestDay.request_id == request.id)).all():
+        session.delete(old)
+    session.flush()
+    for day in unique:
+        session.add(RequestDay(request_id=request.id, day=day))
+    reason = ", ".join(d.isoformat() for d in unique)
+    return _finish(session, request, current, S.scheduled, by, now, reason)
+
+
+def complete(
+    session: Session, ref: str, by: Actor, now: datetime, *, used_half_days: int | None = None
+) -> SupportRequest:
+    """Consume what was used (all by default) and release the rest."""
+    request, current = _begin(session, ref, S.completed)
+    assert request.id is not None
+    allowance_id = _allowance_id(session, request)
+    held = ledger.reserved_for(session, allowance_id, request.id)
+    used = held if used_half_days is None else used_half_days
+    ledger.consume(session, allowance_id, request.id, used, by, now, ref=request.ref)
+    ledger.release(session, allowance_id, request.id, by, now, reason="not used")
+    reason = str(from_units(used, AllowanceKind.support_days))
+    return _finish(session, request, current, S.completed, by, now, reason)
+
+
+def assign(
+    session: Session, ref: str, by: Actor, now: datetime, *, supporter_email: str
+) -> SupportRequest:
+    """Put a supporter on an open request (recorded in the audit log)."""
+    request = get_request(session, ref, lock=True)
+    if RequestStatus(request.status) not in OPEN:
+        raise IllegalTransition(request.ref, request.status, "assigned")
+    supporter = get_supporter(session, supporter_email)
+    request.assigned_supporter_id = supporter.id
+    request.updated_at = now
+    session.add(request)
+    record(session, by, now, "request.assign", request.ref, {"supporter": supporter.email})
+    return request
+
+
+def days_of(session: Session, request: SupportRequest) -> list[date]:
+    rows = session.exec(
+        select(RequestDay).where(RequestDay.request_id == request.id).order_by(col(RequestDay.day))
+    ).all()
+    return [row.day for row in rows]
+
+
+def events_of(session: Session, request: SupportRequest) -> list[RequestEvent]:
+    return list(
+        session.exec(
+            select(RequestEvent)
+            .where(RequestEvent.request_id == request.id)
+            .order_by(col(RequestEvent.id))
+        ).all()
+    )
