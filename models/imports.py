@@ -208,6 +208,8 @@ def half_days(value: str) -> int:
         return to_units(value, AllowanceKind.support_days)
     except InvalidQuantity as exc:
         raise Bad(_QUANTITY_PROBLEMS[exc.params["problem"]]) from None
+    except ArithmeticError:  # "1e1000000" overflows the decimal context
+        raise Bad(Problem.too_large) from None
 
 
 def count(value: str) -> int:
@@ -328,6 +330,7 @@ class _Supporters(TableKind):
     model = Supporter
     key_columns = ("email",)
     unique_in_db = ("slack_user_id",)
+    friends_in_use: set[str]  # emails of supporters who are a region's critical friend
 
     def prepare(self, session: Session) -> Sequence[Column]:
         self.friends_in_use = {
@@ -354,7 +357,7 @@ class _Supporters(TableKind):
     def check(self, values: dict[str, Any]) -> list[tuple[str, Problem, str]]:
         role = values["role"]
         if values["email"] in self.friends_in_use and role != SupporterRole.critical_friend:
-            return [("role", Problem.still_critical_friend, values["role"])]
+            return [("role", Problem.still_critical_friend, role)]
         return []
 
 
@@ -581,7 +584,7 @@ def validate(
     for line, cells in table.records:
         raw = {name: cell.strip() for name, cell in zip(table.header, cells, strict=False)}
         found: list[LineProblem] = []
-        if len(cells) > width:
+        if any(cell.strip() for cell in cells[width:]):  # empty trailing cells are harmless
             extra = table.delimiter.join(cells[width:])
             found.append(LineProblem(line, "", Problem.too_many_values, extra))
         values = _read_cells(columns, raw, line, found)

@@ -295,17 +295,26 @@ def expire(
     _append(session, allowance, LedgerOp.expire, available, by, now, reason=reason)
     carried = 0
     if rollover_to is not None and rollover_cap > 0:
-        carried = min(available, rollover_cap)
-        _append(
-            session,
-            locked[rollover_to],
-            LedgerOp.grant,
-            carried,
-            by,
-            now,
-            reason=reason or "rollover",
-            dedupe_key=f"rollover:{allowance_id}->{rollover_to}",
-        )
+        # Units freed after an earlier expiry may roll over too, but never past the cap.
+        prefix = f"rollover:{allowance_id}->{rollover_to}:"
+        earlier = session.exec(
+            select(LedgerEntry.units).where(
+                LedgerEntry.allowance_id == rollover_to,
+                col(LedgerEntry.dedupe_key).startswith(prefix),
+            )
+        ).all()
+        carried = max(0, min(available, rollover_cap - sum(earlier)))
+        if carried:
+            _append(
+                session,
+                locked[rollover_to],
+                LedgerOp.grant,
+                carried,
+                by,
+                now,
+                reason=reason or "rollover",
+                dedupe_key=f"{prefix}{len(earlier) + 1}",
+            )
     return available, carried
 
 

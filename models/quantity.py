@@ -26,7 +26,8 @@ def to_units(
         raise InvalidQuantity(str(value), kind, "not_a_number") from None
     if not amount.is_finite():
         raise InvalidQuantity(str(value), kind, "not_a_number")
-    if abs(amount) > MAX_UNITS:  # before any arithmetic: 1e1000000 would overflow it
+    # `adjusted()` reads the exponent without arithmetic: 1e1000000 would overflow abs().
+    if (amount and amount.adjusted() >= 4) or abs(amount) > MAX_UNITS:
         raise InvalidQuantity(str(value), kind, "too_large")
     scaled = amount * UNITS_PER[kind]
     if scaled != scaled.to_integral_value():

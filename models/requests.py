@@ -107,7 +107,8 @@ def submit(session: Session, new: NewRequest, by: Actor, now: datetime) -> Suppo
     region = get_region(session, new.region)
     today = region_today(region, now)
     kind = _validate(new, today)
-    period = period_on(session, new.preferred_from or today)
+    # A window that began earlier books where it can still happen: from today on.
+    period = period_on(session, max(new.preferred_from or today, today))
     allowance = ledger.find_allowance(
         session, region, period, AllowanceKind.support_days, lock=True
     )

@@ -53,7 +53,7 @@ def test_quota_table_is_dutch_and_marks_low(sto: Sto, make_region: RegionFactory
     assert result.code == 0, result.err
     assert "Beschikbaar" in result.out
     assert "1,5" in result.out and "1.5" not in result.out
-    assert "ondersteuningsdagen" in result.out
+    assert "dagen" in result.out and "Saldo 2026" in result.out
     assert "1 met een laag saldo" in result.out
 
 

@@ -5,57 +5,73 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from sqlalchemy.exc import OperationalError
 
 from bot.cli import quota, requests
-from bot.cli.context import CliContext, ctx_of
+from bot.cli.context import CliContext, ctx_of, h
 from bot.render import default_renderer
 from config.settings import SettingsError, load_settings
+from models import imports
 from models.clock import Clock, SystemClock
 from models.db import transaction
 from models.errors import DomainError
+from models.imports import LineProblem
 from models.schema import upgrade
 
 app = typer.Typer(
     name="sto",
-    help="De assistent van het STO-ondersteuningsteam: saldi, aanvragen en referentiegegevens.",
+    help=h("app"),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-db_app = typer.Typer(no_args_is_help=True, help="Database: schema bijwerken.")
-import_app = typer.Typer(no_args_is_help=True, help="Referentiegegevens importeren uit CSV.")
+db_app = typer.Typer(no_args_is_help=True, help=h("db"))
+import_app = typer.Typer(no_args_is_help=True, help=h("import"))
 app.add_typer(db_app, name="db")
-app.add_typer(quota.app, name="quota", help="Saldo per regio, en aanpassingen.")
-app.add_typer(requests.app, name="requests", help="Ondersteuningsaanvragen.")
+app.add_typer(quota.app, name="quota", help=h("quota"))
+app.add_typer(requests.app, name="requests", help=h("requests"))
 app.add_typer(import_app, name="import")
 
 
-@db_app.command("upgrade")
+@db_app.command("upgrade", help=h("db_upgrade"))
 def db_upgrade(ctx: typer.Context) -> None:
-    """Breng het databaseschema naar de nieuwste versie (Alembic)."""
+    """Bring the database schema to the newest version (Alembic)."""
     cli = ctx_of(ctx)
     upgrade(cli.engine)
     cli.out.print(cli.t("cli.db_upgraded"), markup=False)
 
 
-@app.command("seed")
+@app.command("seed", help=h("seed"))
 def seed(ctx: typer.Context) -> None:
-    """Laad de referentiegegevens uit config/data (veilig om te herhalen)."""
+    """Load the reference data from config/data (safe to repeat)."""
+    from models.reference import SeedError
     from models.reference import seed as load
 
     cli = ctx_of(ctx)
     upgrade(cli.engine)
-    with transaction(cli.engine) as session:
-        report = load(session, cli.actor, cli.clock.now())
+    try:
+        with transaction(cli.engine) as session:
+            report = load(session, cli.actor, cli.clock.now())
+    except SeedError as exc:
+        cli.err.print(cli.t("cli.seed_file_broken", path=str(exc.path)), markup=False)
+        _fail_with_problems(cli, exc.problems)
     cli.out.print(cli.t("cli.seeded", report=report), markup=False)
 
 
-def _import(ctx: typer.Context, what: str, file: Path, dry_run: bool) -> None:
-    from models import imports
+def _fail_with_problems(cli: CliContext, problems: list[LineProblem]) -> NoReturn:
+    for p in problems:
+        cli.err.print(
+            cli.t(
+                "imports.problem", line=p.line, column=p.column, problem=p.problem, value=p.value
+            ),
+            markup=False,
+        )
+    cli.fail("imports.failed", count=len(problems))
 
+
+def _import(ctx: typer.Context, what: str, file: Path, dry_run: bool) -> None:
     cli = ctx_of(ctx)
     try:
         text = file.read_text(encoding="utf-8-sig")
@@ -89,31 +105,31 @@ def _import(ctx: typer.Context, what: str, file: Path, dry_run: bool) -> None:
     )
 
 
-FileArg = Annotated[Path, typer.Argument(help="CSV-bestand (UTF-8; komma of puntkomma)")]
-DryRun = Annotated[bool, typer.Option("--dry-run", help="Alleen controleren, niets opslaan")]
+FileArg = Annotated[Path, typer.Argument(help=h("file"))]
+DryRun = Annotated[bool, typer.Option("--dry-run", help=h("dry_run"))]
 
 
-@import_app.command("regions")
+@import_app.command("regions", help=h("import_regions"))
 def import_regions(ctx: typer.Context, file: FileArg, dry_run: DryRun = False) -> None:
-    """Regio's importeren (formaat: config/data/regions.csv)."""
+    """Import regions (format: config/data/regions.csv)."""
     _import(ctx, "regions", file, dry_run)
 
 
-@import_app.command("contacts")
+@import_app.command("contacts", help=h("import_contacts"))
 def import_contacts(ctx: typer.Context, file: FileArg, dry_run: DryRun = False) -> None:
-    """Contactpersonen importeren (formaat: config/data/contacts.csv)."""
+    """Import contacts (format: config/data/contacts.csv)."""
     _import(ctx, "contacts", file, dry_run)
 
 
-@import_app.command("supporters")
+@import_app.command("supporters", help=h("import_supporters"))
 def import_supporters(ctx: typer.Context, file: FileArg, dry_run: DryRun = False) -> None:
-    """Ondersteuners importeren (formaat: config/data/supporters.csv)."""
+    """Import supporters (format: config/data/supporters.csv)."""
     _import(ctx, "supporters", file, dry_run)
 
 
-@app.command("run")
+@app.command("run", help=h("run"))
 def run(ctx: typer.Context) -> None:
-    """Start de assistent: database bijwerken, eerste keer vullen, /healthz en kanalen."""
+    """Start the assistant: update the database, seed on first start, /healthz and channels."""
     from bot.process import serve
 
     serve(ctx_of(ctx).settings)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import os
 import sys
 import zoneinfo
 from dataclasses import dataclass, field
@@ -64,6 +65,15 @@ class CliContext:
     def write(self, text: str) -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
+
+
+def h(key: str) -> str:
+    """A help text for `sto --help`, from templates/<lang>/help.j2.
+
+    Help is built when the commands are defined, before settings are
+    validated, so this reads STO_LANGUAGE directly (falling back to Dutch).
+    """
+    return default_renderer().render(f"help.{key}", os.environ.get("STO_LANGUAGE", "nl"))
 
 
 def ctx_of(ctx: typer.Context) -> CliContext:

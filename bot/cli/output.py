@@ -50,5 +50,6 @@ def pick_format(cli: CliContext, as_json: bool, as_csv: bool) -> str:
 def table(headers: Sequence[str], right: Sequence[int] = ()) -> Table:
     t = Table(show_edge=False, header_style="bold", pad_edge=False)
     for index, header in enumerate(headers):
-        t.add_column(header, justify="right" if index in right else "left")
+        # Headers never shrink to "Beschik…": numbers are narrow, names give way.
+        t.add_column(header, justify="right" if index in right else "left", min_width=len(header))
     return t

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from bot.cli.context import ctx_of
+from bot.cli.context import ctx_of, h
 from bot.cli.output import pick_format, table, to_csv, to_json
 from models import ledger
 from models.db import transaction
@@ -54,15 +54,15 @@ def is_low(line: QuotaLine) -> bool:
     return b.granted > 0 and (b.available <= floor or b.available * 5 < b.granted)
 
 
-@app.command("show")
+@app.command("show", help=h("quota_show"))
 def show(
     ctx: typer.Context,
-    region: Annotated[str | None, typer.Argument(help="Regiocode, bijv. ZEELAND")] = None,
-    period: Annotated[str | None, typer.Option("--period", help="Periode, bijv. 2027")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="JSON voor scripts")] = False,
-    as_csv: Annotated[bool, typer.Option("--csv", help="CSV voor spreadsheets")] = False,
+    region: Annotated[str | None, typer.Argument(help=h("region_code"))] = None,
+    period: Annotated[str | None, typer.Option("--period", help=h("period"))] = None,
+    as_json: Annotated[bool, typer.Option("--json", help=h("json"))] = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help=h("csv"))] = False,
 ) -> None:
-    """Saldo per regio: toegekend, gereserveerd, gebruikt, beschikbaar."""
+    """Balance per region: granted, reserved, used, available."""
     cli = ctx_of(ctx)
     fmt = pick_format(cli, as_json, as_csv)
     with transaction(cli.engine) as session:
@@ -76,34 +76,36 @@ def show(
     if fmt == "csv":
         cli.write(to_csv(rows, JSON_FIELDS))
         return
-    t = table([cli.t(f"cli.quota_header_{f}") for f in JSON_FIELDS], right=(4, 5, 6, 7))
+    columns = ("region", "name", "kind", "granted", "reserved", "used", "available")
+    t = table([cli.t(f"cli.quota_header_{f}") for f in columns], right=(3, 4, 5, 6))
+    t.title = cli.t("cli.quota_title", period=per.code)
+    t.columns[0].no_wrap = True
+    t.columns[1].overflow = "ellipsis"
+    t.columns[1].no_wrap = True
+    t.columns[1].max_width = 26
+    t.columns[2].min_width = 8
     for line, row in zip(lines, rows, strict=True):
-        low = is_low(line)
-        cells = [
+        t.add_row(
             row["region"],
             row["name"],
-            row["period"],
-            cli.t("labels.allowance", value=row["kind"]),
-            *(
-                cli.renderer.render("cli.number", cli.language, value=row[f])
-                for f in ("granted", "reserved", "used", "available")
-            ),
-        ]
-        t.add_row(*cells, style="bold red" if low else None)
+            cli.t("labels.allowance_short", value=row["kind"]),
+            *(cli.t("cli.number", value=row[f]) for f in columns[3:]),
+            style="bold red" if is_low(line) else None,
+        )
     cli.out.print(t)
     cli.out.print(cli.t("cli.quota_legend", count=len(lines), low=sum(map(is_low, lines))))
 
 
-@app.command("adjust", context_settings={"ignore_unknown_options": True})
+@app.command("adjust", context_settings={"ignore_unknown_options": True}, help=h("quota_adjust"))
 def adjust(
     ctx: typer.Context,
-    region: Annotated[str, typer.Argument(help="Regiocode")],
-    amount: Annotated[str, typer.Argument(help="Dagen erbij (2) of eraf (-1,5)")],
-    reason: Annotated[str, typer.Option("--reason", help="Waarom (verplicht)")],
+    region: Annotated[str, typer.Argument(help=h("region_code"))],
+    amount: Annotated[str, typer.Argument(help=h("adjust_amount"))],
+    reason: Annotated[str, typer.Option("--reason", help=h("reason_required"))],
     period: Annotated[str | None, typer.Option("--period")] = None,
-    visits: Annotated[bool, typer.Option("--visits", help="Bezoeken i.p.v. dagen")] = False,
+    visits: Annotated[bool, typer.Option("--visits", help=h("visits"))] = False,
 ) -> None:
-    """Ken dagen toe of neem ze terug, nooit onder wat gereserveerd en gebruikt is."""
+    """Grant days or take them back, never below what is reserved and used."""
     cli = ctx_of(ctx)
     kind = AllowanceKind.cf_visits if visits else AllowanceKind.support_days
     if not reason.strip():

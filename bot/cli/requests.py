@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from sqlmodel import Session, col, select
 
-from bot.cli.context import CliContext, ctx_of
+from bot.cli.context import CliContext, ctx_of, h
 from bot.cli.output import pick_format, table, to_csv, to_json
 from models import requests as rq
 from models.db import transaction
@@ -35,7 +35,7 @@ LIST_FIELDS = (
 )
 DATE_FORMATS = ("%Y-%m-%d", "%d-%m-%Y")
 
-Ref = Annotated[str, typer.Argument(help="Referentie, bijv. STO-2027-0042")]
+Ref = Annotated[str, typer.Argument(help=h("ref"))]
 
 
 def parse_date(cli: CliContext, text: str) -> date:
@@ -76,17 +76,17 @@ def as_dict(session: Session, request: SupportRequest) -> dict[str, Any]:
     }
 
 
-@app.command("list")
+@app.command("list", help=h("requests_list"))
 def list_requests(
     ctx: typer.Context,
-    region: Annotated[str | None, typer.Option("--region", help="Alleen deze regio")] = None,
-    status: Annotated[str | None, typer.Option("--status", help="bijv. submitted")] = None,
+    region: Annotated[str | None, typer.Option("--region", help=h("only_region"))] = None,
+    status: Annotated[str | None, typer.Option("--status", help=h("status"))] = None,
     period: Annotated[str | None, typer.Option("--period")] = None,
-    open_only: Annotated[bool, typer.Option("--open", help="Alleen lopende aanvragen")] = False,
+    open_only: Annotated[bool, typer.Option("--open", help=h("open"))] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
     as_csv: Annotated[bool, typer.Option("--csv")] = False,
 ) -> None:
-    """Aanvragen, nieuwste eerst."""
+    """Requests, newest first."""
     cli = ctx_of(ctx)
     fmt = pick_format(cli, as_json, as_csv)
     if status is not None and status not in RequestStatus.__members__:
@@ -126,11 +126,11 @@ def list_requests(
         cli.out.print(cli.t("cli.request_count", count=len(rows)))
 
 
-@app.command("show")
+@app.command("show", help=h("requests_show"))
 def show(
     ctx: typer.Context, ref: Ref, as_json: Annotated[bool, typer.Option("--json")] = False
 ) -> None:
-    """Eén aanvraag met haar geschiedenis."""
+    """One request with its history."""
     cli = ctx_of(ctx)
     with transaction(cli.engine) as session:
         request = rq.get_request(session, ref)
@@ -161,20 +161,20 @@ def show(
     cli.out.print(cli.t("cli.request_detail", r=data, tz=cli.settings.timezone), markup=False)
 
 
-@app.command("submit", context_settings={"ignore_unknown_options": True})
+@app.command("submit", context_settings={"ignore_unknown_options": True}, help=h("requests_submit"))
 def submit(
     ctx: typer.Context,
-    region: Annotated[str, typer.Argument(help="Regiocode")],
-    days: Annotated[str, typer.Argument(help="Aantal dagen, in halve dagen: 1, 1,5, 2 …")],
-    kind: Annotated[str, typer.Option("--kind", help="content, process, strategic of theme")],
+    region: Annotated[str, typer.Argument(help=h("region_code"))],
+    days: Annotated[str, typer.Argument(help=h("days"))],
+    kind: Annotated[str, typer.Option("--kind", help=h("kind"))],
     theme: Annotated[str, typer.Option("--theme")] = "",
     description: Annotated[str, typer.Option("--description")] = "",
-    preferred: Annotated[str, typer.Option("--preferred", help="Gewenste periode (tekst)")] = "",
-    start: Annotated[str | None, typer.Option("--from", help="Vroegste datum")] = None,
-    end: Annotated[str | None, typer.Option("--to", help="Laatste datum")] = None,
-    requester: Annotated[str | None, typer.Option("--requester", help="E-mail contact")] = None,
+    preferred: Annotated[str, typer.Option("--preferred", help=h("preferred"))] = "",
+    start: Annotated[str | None, typer.Option("--from", help=h("from"))] = None,
+    end: Annotated[str | None, typer.Option("--to", help=h("to"))] = None,
+    requester: Annotated[str | None, typer.Option("--requester", help=h("requester"))] = None,
 ) -> None:
-    """Dien een aanvraag in namens een regio (de dagen worden gereserveerd)."""
+    """Submit a request on behalf of a region (the days are reserved)."""
     cli = ctx_of(ctx)
     units = to_units(days, AllowanceKind.support_days)
     new_from = parse_date(cli, start) if start else None
@@ -218,60 +218,58 @@ def _transition(ctx: typer.Context, action: str, ref: str, **kwargs: Any) -> Non
     cli.out.print(cli.t("cli.request_changed", r=data), markup=False)
 
 
-@app.command("approve")
+@app.command("approve", help=h("requests_approve"))
 def approve(ctx: typer.Context, ref: Ref) -> None:
-    """Keur een ingediende aanvraag goed."""
+    """Approve a submitted request."""
     _transition(ctx, "approve", ref)
 
 
-@app.command("reject")
+@app.command("reject", help=h("requests_reject"))
 def reject(
     ctx: typer.Context,
     ref: Ref,
-    reason: Annotated[str, typer.Option("--reason", help="De aanvrager krijgt dit te lezen")],
+    reason: Annotated[str, typer.Option("--reason", help=h("reject_reason"))],
 ) -> None:
-    """Wijs een aanvraag af; de dagen komen terug."""
+    """Reject a request; the days come back."""
     _transition(ctx, "reject", ref, reason=reason)
 
 
-@app.command("cancel")
+@app.command("cancel", help=h("requests_cancel"))
 def cancel(
     ctx: typer.Context, ref: Ref, reason: Annotated[str, typer.Option("--reason")] = ""
 ) -> None:
-    """Annuleer een lopende aanvraag; de gereserveerde dagen komen terug."""
+    """Cancel an open request; the reserved days come back."""
     _transition(ctx, "cancel", ref, reason=reason)
 
 
-@app.command("schedule")
+@app.command("schedule", help=h("requests_schedule"))
 def schedule(
     ctx: typer.Context,
     ref: Ref,
-    dates: Annotated[list[str], typer.Option("--date", help="Datum per dag (herhaal)")],
+    dates: Annotated[list[str], typer.Option("--date", help=h("date"))],
 ) -> None:
-    """Plan een goedgekeurde aanvraag op kalenderdata."""
+    """Schedule an approved request on calendar dates."""
     cli = ctx_of(ctx)
     _transition(ctx, "schedule", ref, days=[parse_date(cli, d) for d in dates])
 
 
-@app.command("assign")
+@app.command("assign", help=h("requests_assign"))
 def assign(
     ctx: typer.Context,
     ref: Ref,
-    supporter: Annotated[str, typer.Argument(help="E-mailadres van de ondersteuner")],
+    supporter: Annotated[str, typer.Argument(help=h("supporter"))],
 ) -> None:
-    """Wijs een ondersteuner toe aan een lopende aanvraag."""
+    """Assign a supporter to an open request."""
     _transition(ctx, "assign", ref, supporter_email=supporter)
 
 
-@app.command("complete")
+@app.command("complete", help=h("requests_complete"))
 def complete(
     ctx: typer.Context,
     ref: Ref,
-    used: Annotated[
-        str | None, typer.Option("--used", help="Werkelijk gebruikte dagen (standaard: alle)")
-    ] = None,
+    used: Annotated[str | None, typer.Option("--used", help=h("used"))] = None,
 ) -> None:
-    """Rond een ingeplande aanvraag af: gebruikte dagen worden verbruikt, de rest komt terug."""
+    """Complete a scheduled request: used days are consumed, the rest comes back."""
     used_units = None
     if used is not None:
         used_units = (
