@@ -274,6 +274,8 @@ def complete(
     allowance_id = _allowance_id(session, request)
     held = ledger.reserved_for(session, allowance_id, request.id)
     used = held if used_half_days is None else used_half_days
+    if used < 0:
+        raise InvalidRequest("used", "negative", str(used))
     ledger.consume(session, allowance_id, request.id, used, by, now, ref=request.ref)
     ledger.release(session, allowance_id, request.id, by, now, reason="not used")
     reason = str(from_units(used, AllowanceKind.support_days))

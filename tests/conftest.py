@@ -1,8 +1,9 @@
 """Shared fixtures: a clean database per test, on SQLite and on PostgreSQL.
 
 PostgreSQL is the server on this machine (STO_TEST_POSTGRES_URL, by default
-127.0.0.1:5432, database `test`). When it is not there the tests that need
-it fail: CI must not go green on SQLite alone.
+127.0.0.1:5432, database `test`, from which each run creates a database of
+its own). When it is not there the tests that need it fail: CI must not go
+green on SQLite alone.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
 from sqlmodel import Session, SQLModel, select
 
 import models.tables  # noqa: F401  (registers the tables)
 from models import ledger
 from models.actor import Actor
-from models.db import make_engine, transaction
+from models.db import make_engine, normalise_url, transaction
 from models.schema import upgrade
 from models.tables import Period, Region
 from models.types import AllowanceKind, Channel
@@ -31,18 +33,32 @@ POSTGRES_URL = os.environ.get(
 NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 TEAM = Actor("cli:test", Channel.cli)
 
-_pg_schema_ready = False
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A database of this test run's own on the PostgreSQL server, dropped at the end.
+
+    Its own database, so that two runs on one machine (a developer and CI)
+    cannot empty each other's tables; migrated once, emptied per test.
+    """
+    server = make_url(normalise_url(POSTGRES_URL))
+    name = f"sto_test_{os.getpid()}"
+    admin = make_engine(server.render_as_string(hide_password=False), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = server.set(database=name).render_as_string(hide_password=False)
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
 
 
-def _postgres_engine() -> Engine:
-    global _pg_schema_ready
-    engine = make_engine(POSTGRES_URL, pool_size=20, max_overflow=20)
-    if not _pg_schema_ready:
-        with engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-        upgrade(engine)
-        _pg_schema_ready = True
+def _postgres_engine(url: str) -> Engine:
+    engine = make_engine(url, pool_size=20, max_overflow=20)
     names = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
     with engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
@@ -72,7 +88,7 @@ def engine(
 ) -> Iterator[Engine]:
     """A clean, migrated, empty schema on each database the product supports."""
     if request.param == "postgres":
-        eng = _postgres_engine()
+        eng = _postgres_engine(request.getfixturevalue("postgres_url"))
     else:
         eng = _sqlite_engine(sqlite_template, tmp_path)
     yield eng

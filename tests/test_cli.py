@@ -6,9 +6,12 @@ import pytest
 from sqlalchemy import Engine, func
 from sqlmodel import Session, select
 
+from models import requests as rq
+from models.db import transaction
+from models.errors import InvalidRequest
 from models.tables import LedgerEntry, RequestEvent, SupportRequest
 from tests.cli_helpers import Sto
-from tests.conftest import NOW, RegionFactory
+from tests.conftest import NOW, TEAM, RegionFactory
 
 
 @pytest.fixture
@@ -173,3 +176,16 @@ def test_settings_error_names_the_setting(sto: Sto, monkeypatch: pytest.MonkeyPa
     result = sto("quota")
     assert result.code == 2
     assert "STO_SLACK_MODE" in result.err and "'socket' or 'http'" in result.err
+
+
+def test_complete_refuses_negative_use(
+    sto: Sto, engine: Engine, make_region: RegionFactory
+) -> None:
+    make_region("ZEELAND", days="5")
+    sto("requests", "submit", "ZEELAND", "1", "--kind", "content")
+    sto("requests", "approve", "STO-2026-0001")
+    sto("requests", "schedule", "STO-2026-0001", "--date", "2026-12-08")
+    with pytest.raises(InvalidRequest), transaction(engine) as session:
+        rq.complete(session, "STO-2026-0001", TEAM, NOW, used_half_days=-1)
+    shown = sto("requests", "show", "STO-2026-0001", "--json").json()
+    assert (shown["status"], shown["reserved"]) == ("scheduled", 1)

@@ -12,7 +12,6 @@ from sqlmodel import SQLModel
 
 from models.db import make_engine
 from models.schema import current_revision, head_revision, upgrade
-from tests.conftest import POSTGRES_URL
 
 
 def _diff(engine: Engine) -> list[object]:
@@ -34,14 +33,14 @@ def test_sqlite_migrations_match_the_tables(tmp_path: Path) -> None:
 
 
 @pytest.mark.postgres
-def test_postgres_migrations_match_the_tables() -> None:
+def test_postgres_migrations_match_the_tables(postgres_url: str) -> None:
     schema = "sto_migration_test"
-    base = make_engine(POSTGRES_URL)
+    base = make_engine(postgres_url)
     with base.begin() as conn:
         conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
         conn.execute(text(f"CREATE SCHEMA {schema}"))
     base.dispose()
-    engine = make_engine(POSTGRES_URL, connect_args={"options": f"-csearch_path={schema}"})
+    engine = make_engine(postgres_url, connect_args={"options": f"-csearch_path={schema}"})
     try:
         upgrade(engine)
         assert current_revision(engine) == head_revision(engine)
