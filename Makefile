@@ -30,7 +30,7 @@ pytest: $(STAMP)
 	$(BIN)/pytest
 
 bench: $(STAMP)
-	$(BIN)/python bench/ledger_reservations.py
+	$(BIN)/python bench/ledger.py
 
 clean:
 	rm -rf $(VENV) var build *.egg-info

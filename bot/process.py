@@ -11,18 +11,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from datetime import UTC
 from typing import Any
 
 from aiohttp import web
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import Engine, func
 from sqlmodel import select
 
 from bot.render import default_renderer
-from config.settings import Settings
+from config.settings import Settings, SlackMode
 from models.clock import Clock, SystemClock
 from models.db import make_engine, transaction
 from models.schema import upgrade
 from models.tables import Region
+from scheduling.dispatcher import Dispatcher, Notifier
 
 log = logging.getLogger("sto")
 ENGINE_KEY = web.AppKey("engine", Engine)
@@ -69,26 +72,71 @@ async def run_async(settings: Settings, clock: Clock | None = None) -> None:
     lang = settings.language.value
     engine = make_engine(settings.database_url)
     seeded = await asyncio.to_thread(prepare_database, engine, clock)
-    log.info(
-        say.render("process.database_ready", lang, url=engine.url.render_as_string(), seeded=seeded)
-    )
-    if not settings.slack_bot_token:
+    url = engine.url.render_as_string()
+    log.info(say.render("process.database_ready", lang, url=url, seeded=seeded))
+
+    web_app = build_app(engine)
+    notifiers: dict[str, Notifier] = {}
+    dispatcher = Dispatcher(engine, notifiers, clock)
+    socket = None
+    if settings.slack_bot_token:
+        socket = _start_slack(settings, engine, clock, dispatcher, web_app, notifiers)
+        log.info(say.render("process.slack_on", lang, mode=str(settings.slack_mode)))
+    else:
         log.info(say.render("process.slack_off", lang))
-    runner = web.AppRunner(build_app(engine), access_log=None)
+
+    runner = web.AppRunner(web_app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings.http_host, settings.http_port)
     await site.start()
     log.info(
         say.render("process.listening", lang, host=settings.http_host, port=settings.http_port)
     )
+
+    # APScheduler is the clock, the outbox the memory: the job only wakes the dispatcher.
+    scheduler = AsyncIOScheduler(timezone=UTC)
+    scheduler.add_job(dispatcher.wake, "interval", seconds=30, id="dispatch", replace_existing=True)
+    scheduler.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    if socket is not None:
+        await socket.connect_async()
+    dispatching = asyncio.create_task(dispatcher.run_forever(stop, poll=None))
     await stop.wait()
     log.info(say.render("process.stopping", lang))
+    scheduler.shutdown(wait=False)
+    await dispatching
+    if socket is not None:
+        await socket.close_async()
     await runner.cleanup()
     engine.dispose()
+
+
+def _start_slack(
+    settings: Settings,
+    engine: Engine,
+    clock: Clock,
+    dispatcher: Dispatcher,
+    web_app: web.Application,
+    notifiers: dict[str, Notifier],
+) -> Any:
+    from bot.slack.app import add_http_route, socket_handler
+    from bot.slack.app import build_app as build_slack
+    from bot.slack.deps import SlackDeps
+    from bot.slack.notifier import SlackNotifier
+
+    deps = SlackDeps(settings=settings, engine=engine, clock=clock, wake=dispatcher.wake)
+    app = build_slack(deps)
+    notifier = SlackNotifier(deps, app.client)
+    notifiers["slack"] = notifier
+    notifiers["team"] = notifier
+    if settings.slack_mode is SlackMode.socket:
+        assert settings.slack_app_token
+        return socket_handler(app, settings.slack_app_token)
+    add_http_route(web_app, app)
+    return None
 
 
 def serve(settings: Settings, **kwargs: Any) -> None:

@@ -117,6 +117,16 @@ class Settings(BaseSettings):
             self.slack_mode = SlackMode.socket if self.slack_app_token else SlackMode.http
         return self
 
+    def missing(self) -> list[tuple[str, object, str]]:
+        """Settings that are required by others that are set: (name, None, why)."""
+        problems: list[tuple[str, object, str]] = []
+        slack, mode = bool(self.slack_bot_token), self.slack_mode
+        if slack and mode is SlackMode.http and not self.slack_signing_secret:
+            problems.append(("SLACK_SIGNING_SECRET", None, "slack_http"))
+        if slack and mode is SlackMode.socket and not self.slack_app_token:
+            problems.append(("SLACK_APP_TOKEN", None, "slack_socket"))
+        return problems
+
     @property
     def outbox_dir(self) -> Path:
         return self.var_dir / "outbox"
@@ -143,7 +153,7 @@ class SettingsError(Exception):
 def load_settings(**overrides: Any) -> Settings:
     """Read the settings; a wrong value raises SettingsError naming the variable."""
     try:
-        return Settings(**overrides)
+        settings = Settings(**overrides)
     except ValidationError as exc:
         problems: list[tuple[str, object, str]] = []
         for error in exc.errors():
@@ -153,6 +163,9 @@ def load_settings(**overrides: Any) -> Settings:
                 (env_name(field) if field else str(loc), error.get("input"), error["msg"])
             )
         raise SettingsError(problems) from exc
+    if missing := settings.missing():
+        raise SettingsError(missing)
+    return settings
 
 
 def _field_for_alias(loc: str) -> str | None:

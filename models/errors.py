@@ -121,3 +121,12 @@ class AlreadyProcessed(DomainError):
 
     def __init__(self, source: str, external_id: str) -> None:
         super().__init__(source=source, external_id=external_id)
+
+
+class NotAllowed(DomainError):
+    """The person may not do this (another region's data, or a team-only action)."""
+
+    code = "not_allowed"
+
+    def __init__(self, action: str, region: str = "") -> None:
+        super().__init__(action=action, region=region)

@@ -11,6 +11,8 @@ from models.ledger import Balance
 from models.tables import Allowance, LedgerEntry, Period, Region
 from models.types import AllowanceKind
 
+LOW_UNITS = {AllowanceKind.support_days: 3, AllowanceKind.cf_visits: 1}
+
 
 @dataclass(frozen=True)
 class QuotaLine:
@@ -46,3 +48,9 @@ def overview(session: Session, period: Period, region: Region | None = None) -> 
     order = {AllowanceKind.support_days: 0, AllowanceKind.cf_visits: 1}
     lines.sort(key=lambda line: (line.region.code, order[line.balance.kind]))
     return lines
+
+
+def is_low(line: QuotaLine) -> bool:
+    """Low: at most 1,5 day (or 1 visit) left, or less than a fifth of what was granted."""
+    b = line.balance
+    return b.granted > 0 and (b.available <= LOW_UNITS[b.kind] or b.available * 5 < b.granted)

@@ -1,9 +1,10 @@
 """Reference data: seeding the database from the files in `config/data/`.
 
 `seed` loads periods, supporters, regions, contacts and school holidays
-(through the same importers as `sto import`) and grants every region its
-yearly allowances for each period that has not ended yet. Everything is an
-upsert or a grant under a dedupe key, so seeding twice changes nothing.
+(through the same importers as `sto import`; periods and school holidays are
+`models.csvimport` kinds defined here) and grants every region its yearly
+allowances for each period that has not ended yet. Everything is an upsert
+or a grant under a dedupe key, so seeding twice changes nothing.
 Dutch public holidays are not stored: they come from the `holidays` package.
 """
 
@@ -22,7 +23,16 @@ from sqlmodel import Session, col, select
 from config.settings import DATA_DIR
 from models import imports
 from models.actor import Actor
-from models.imports import Bad, Column, ImportReport, LineProblem, Problem, TableKind
+from models.csvimport import (
+    Bad,
+    Column,
+    ImportReport,
+    LineProblem,
+    Problem,
+    TableKind,
+    choice,
+    run_import,
+)
 from models.tables import LedgerEntry, Period, Region, SchoolHoliday
 
 # What `import_regions`, `import_contacts` and `import_supporters` look like.
@@ -103,7 +113,7 @@ class _SchoolHolidays(TableKind):
         return (
             Column("schoolyear", school_year, attr="school_year", max_length=9),
             Column("holiday", lambda v: v.lower(), attr="name", max_length=60),
-            Column("zone", imports.choice(HOLIDAY_ZONES, Problem.invalid_zone)),
+            Column("zone", choice(HOLIDAY_ZONES, Problem.invalid_zone)),
             Column("start", iso_date, attr="starts_on"),
             Column("end", iso_date, attr="ends_on"),
             Column("source_url", required=False, max_length=1000),
@@ -151,7 +161,7 @@ def _load(
 ) -> ImportReport:
     text = path.read_text(encoding="utf-8-sig")
     if isinstance(how, TableKind):
-        report = imports.run_import(session, how, text, by, now)
+        report = run_import(session, how, text, by, now)
     else:
         report = how(session, text, by, now)
     if report.problems:

@@ -15,13 +15,14 @@ import math
 import zoneinfo
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
-from models import ledger
+from models import ledger, outbox
 from models.actor import Actor
 from models.audit import record
 from models.errors import IllegalTransition, InvalidRequest, UnknownRequest
@@ -30,11 +31,13 @@ from models.quantity import from_units
 from models.regions import get_region, get_supporter
 from models.tables import (
     Allowance,
+    Contact,
     Period,
     RefCounter,
     Region,
     RequestDay,
     RequestEvent,
+    Supporter,
     SupportRequest,
 )
 from models.types import AllowanceKind, RequestStatus, SupportKind
@@ -137,7 +140,8 @@ def submit(session: Session, new: NewRequest, by: Actor, now: datetime) -> Suppo
     session.flush()
     assert request.id is not None
     ledger.reserve(session, allowance.id, new.half_days, request.id, by, now)
-    _event(session, request, None, S.submitted, by, now)
+    event = _event(session, request, None, S.submitted, by, now)
+    _announce(session, request, "submitted", f"request:{request.ref}:{event.id}", now)
     return request
 
 
@@ -161,20 +165,62 @@ def _event(
     by: Actor,
     now: datetime,
     reason: str = "",
-) -> None:
+) -> RequestEvent:
     assert request.id is not None
-    session.add(
-        RequestEvent(
-            request_id=request.id,
-            from_status=source.value if source else None,
-            to_status=target.value,
-            actor=by.name,
-            channel=by.channel.value,
-            reason=reason,
-            at=now,
-        )
+    event = RequestEvent(
+        request_id=request.id,
+        from_status=source.value if source else None,
+        to_status=target.value,
+        actor=by.name,
+        channel=by.channel.value,
+        reason=reason,
+        at=now,
     )
+    session.add(event)
     session.flush()
+    return event
+
+
+def _announce(
+    session: Session, request: SupportRequest, what: str, key: str, now: datetime, **extra: Any
+) -> None:
+    """Tell the requester (Slack DM or mail) and refresh the team's view, in this transaction."""
+    assert request.id is not None
+    region = session.get(Region, request.region_id)
+    assert region is not None
+    context: dict[str, Any] = {
+        "ref": request.ref,
+        "region": region.code,
+        "region_name": region.name,
+        "days": str(from_units(request.half_days, AllowanceKind.support_days)),
+        "kind": request.kind,
+        "status": request.status,
+        "theme": request.theme,
+        **extra,
+    }
+    subject = ("request", request.id)
+    if request.requester_contact_id is not None:
+        contact = session.get(Contact, request.requester_contact_id)
+        if contact is not None:
+            outbox.to_contact(
+                session,
+                contact,
+                key=f"{key}:requester",
+                template=f"request_{what}",
+                now=now,
+                context=context,
+                subject=subject,
+            )
+    outbox.enqueue(
+        session,
+        key=f"{key}:team",
+        template="team_request",
+        channel=outbox.OutboxChannel.team,
+        recipient="",
+        now=now,
+        context=context,
+        subject=subject,
+    )
 
 
 def _begin(
@@ -199,7 +245,10 @@ def _finish(
     request.status = target.value
     request.updated_at = now
     session.add(request)
-    _event(session, request, current, target, by, now, reason)
+    event = _event(session, request, current, target, by, now, reason)
+    _announce(
+        session, request, target.value, f"request:{request.ref}:{event.id}", now, reason=reason
+    )
     return request
 
 
@@ -293,7 +342,15 @@ def assign(
     request.assigned_supporter_id = supporter.id
     request.updated_at = now
     session.add(request)
-    record(session, by, now, "request.assign", request.ref, {"supporter": supporter.email})
+    entry = record(session, by, now, "request.assign", request.ref, {"supporter": supporter.email})
+    _announce(
+        session,
+        request,
+        "assigned",
+        f"request:{request.ref}:assign:{entry.id}",
+        now,
+        supporter=supporter.name,
+    )
     return request
 
 
@@ -312,3 +369,58 @@ def events_of(session: Session, request: SupportRequest) -> list[RequestEvent]:
             .order_by(col(RequestEvent.id))
         ).all()
     )
+
+
+def describe(session: Session, request: SupportRequest) -> dict[str, Any]:
+    """A request as plain data, for every channel that shows one."""
+    region = session.get(Region, request.region_id)
+    supporter = (
+        session.get(Supporter, request.assigned_supporter_id)
+        if request.assigned_supporter_id
+        else None
+    )
+    requester = (
+        session.get(Contact, request.requester_contact_id) if request.requester_contact_id else None
+    )
+    assert region is not None
+    return {
+        "ref": request.ref,
+        "region": region.code,
+        "region_name": region.name,
+        "status": request.status,
+        "kind": request.kind,
+        "days": from_units(request.half_days, AllowanceKind.support_days),
+        "channel": request.channel,
+        "theme": request.theme,
+        "preferred_period": request.preferred_period,
+        "preferred_from": request.preferred_from,
+        "preferred_to": request.preferred_to,
+        "description": request.description,
+        "requested_by": request.requested_by,
+        "assigned_supporter": supporter.email if supporter else None,
+        "assigned_supporter_name": supporter.name if supporter else None,
+        "requester_name": requester.name if requester else request.requested_by,
+        "dates": days_of(session, request),
+        "created_at": request.created_at,
+        "updated_at": request.updated_at,
+    }
+
+
+def open_requests(
+    session: Session,
+    *,
+    region_codes: tuple[str, ...] | None = None,
+    supporter_id: int | None = None,
+    statuses: frozenset[RequestStatus] = OPEN,
+) -> list[SupportRequest]:
+    """Open requests of some regions, or assigned to a supporter, oldest first."""
+    query = select(SupportRequest).where(
+        col(SupportRequest.status).in_(sorted(s.value for s in statuses))
+    )
+    if region_codes is not None:
+        query = query.join(Region, col(Region.id) == col(SupportRequest.region_id)).where(
+            col(Region.code).in_(region_codes)
+        )
+    if supporter_id is not None:
+        query = query.where(SupportRequest.assigned_supporter_id == supporter_id)
+    return list(session.exec(query.order_by(col(SupportRequest.id))).all())

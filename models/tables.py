@@ -250,3 +250,14 @@ class AuditEntry(SQLModel, table=True):
     action: str = Field(max_length=60)
     subject: str = Field(default="", max_length=200)
     detail: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+
+
+class SlackPost(SQLModel, table=True):
+    """Where the team's Slack message about a subject lives, so it is updated in place."""
+
+    __table_args__ = (UniqueConstraint("subject_type", "subject_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    subject_type: str = Field(max_length=30)
+    subject_id: int
+    channel: str = Field(max_length=32)
+    ts: str = Field(max_length=32)

@@ -1,4 +1,4 @@
-"""Column types and small value types shared by the tables."""
+"""Column types, small value types and fixed vocabularies shared by the tables."""
 
 from __future__ import annotations
 
@@ -82,6 +82,23 @@ class SupporterRole(StrEnum):
     critical_friend = "critical_friend"
     specialist = "specialist"
     coordinator = "coordinator"
+
+
+# The theme slugs a supporter can work on (the `themes` column of supporters.csv).
+THEMES: frozenset[str] = frozenset(
+    {
+        "doorlopende-leerlijnen",
+        "techniekpromotie",
+        "samenwerking-bedrijfsleven",
+        "professionalisering",
+        "loopbaanorientatie",
+        "inclusie",
+        "duurzaamheid",
+        "regionale-plannen",
+        "monitoring",
+        "financien",
+    }
+)
 
 
 class HolidayZone(StrEnum):

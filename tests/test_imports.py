@@ -11,15 +11,9 @@ from sqlmodel import Session, SQLModel, col, select
 
 from bot.render import Renderer
 from models import ledger
+from models.csvimport import PROBLEMS, ImportReport
 from models.db import transaction
-from models.imports import (
-    PROBLEMS,
-    THEMES,
-    ImportReport,
-    import_contacts,
-    import_regions,
-    import_supporters,
-)
+from models.imports import import_contacts, import_regions, import_supporters
 from models.tables import (
     Allowance,
     AuditEntry,
@@ -30,7 +24,7 @@ from models.tables import (
     RegionContact,
     Supporter,
 )
-from models.types import AllowanceKind
+from models.types import THEMES, AllowanceKind
 from tests.conftest import NOW, TEAM, ensure_periods
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -433,7 +427,7 @@ def test_every_problem_code_has_a_sentence(code: str, language: str) -> None:
 
 def test_the_problem_codes_in_the_code_and_in_the_templates_agree() -> None:
     used = set()
-    for module in ("models/imports.py", "models/reference.py"):
+    for module in ("models/csvimport.py", "models/imports.py", "models/reference.py"):
         used |= set(re.findall(r"Problem\.(\w+)", (ROOT / module).read_text()))
     assert used <= PROBLEMS
     for language in LANGUAGES:

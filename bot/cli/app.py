@@ -144,7 +144,8 @@ def main(argv: list[str] | None = None, clock: Clock | None = None) -> None:
         # The language setting itself may be what is wrong: fall back to Dutch.
         lang = os.environ.get("STO_LANGUAGE", "nl")
         for name, value, why in exc.problems:
-            message = renderer.render("errors.setting", lang, name=name, value=value, why=why)
+            key = "errors.setting_missing" if value is None else "errors.setting"
+            message = renderer.render(key, lang, name=name, value=value, why=why)
             print(message, file=sys.stderr)
         sys.exit(2)
     cli = CliContext(settings, clock=clock or SystemClock())

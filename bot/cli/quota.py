@@ -13,11 +13,10 @@ from models import ledger
 from models.db import transaction
 from models.periods import resolve_period
 from models.quantity import from_units, to_units
-from models.quota import QuotaLine, overview
+from models.quota import QuotaLine, is_low, overview
 from models.regions import get_region
 from models.types import AllowanceKind
 
-LOW_UNITS = {AllowanceKind.support_days: 3, AllowanceKind.cf_visits: 1}
 JSON_FIELDS = ("region", "name", "period", "kind", "granted", "reserved", "used", "available")
 
 
@@ -45,13 +44,6 @@ def _row(line: QuotaLine) -> dict[str, Any]:
         "used": b.amount("used"),
         "available": b.amount("available"),
     }
-
-
-def is_low(line: QuotaLine) -> bool:
-    """Low: at most 1,5 day (or 1 visit) left, or less than a fifth of what was granted."""
-    b = line.balance
-    floor = LOW_UNITS[b.kind]
-    return b.granted > 0 and (b.available <= floor or b.available * 5 < b.granted)
 
 
 @app.command("show", help=h("quota_show"))

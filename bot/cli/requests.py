@@ -6,7 +6,7 @@ from datetime import date, datetime
 from typing import Annotated, Any
 
 import typer
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
 from bot.cli.context import CliContext, ctx_of, h
 from bot.cli.output import pick_format, table, to_csv, to_json
@@ -16,7 +16,7 @@ from models.ledger import find_allowance, reserved_for
 from models.periods import get_period
 from models.quantity import from_units, to_units
 from models.regions import get_region
-from models.tables import Contact, Period, Region, Supporter, SupportRequest
+from models.tables import Contact, Period, Region, SupportRequest
 from models.types import AllowanceKind, RequestStatus
 
 app = typer.Typer(no_args_is_help=True)
@@ -47,35 +47,6 @@ def parse_date(cli: CliContext, text: str) -> date:
     cli.fail("errors.invalid_date", code=2, value=text)
 
 
-def as_dict(session: Session, request: SupportRequest) -> dict[str, Any]:
-    region = session.get(Region, request.region_id)
-    supporter = (
-        session.get(Supporter, request.assigned_supporter_id)
-        if request.assigned_supporter_id
-        else None
-    )
-    assert region is not None
-    return {
-        "ref": request.ref,
-        "region": region.code,
-        "region_name": region.name,
-        "status": request.status,
-        "kind": request.kind,
-        "days": from_units(request.half_days, AllowanceKind.support_days),
-        "channel": request.channel,
-        "theme": request.theme,
-        "preferred_period": request.preferred_period,
-        "preferred_from": request.preferred_from,
-        "preferred_to": request.preferred_to,
-        "description": request.description,
-        "requested_by": request.requested_by,
-        "assigned_supporter": supporter.email if supporter else None,
-        "dates": rq.days_of(session, request),
-        "created_at": request.created_at,
-        "updated_at": request.updated_at,
-    }
-
-
 @app.command("list", help=h("requests_list"))
 def list_requests(
     ctx: typer.Context,
@@ -101,7 +72,7 @@ def list_requests(
             query = query.where(SupportRequest.status == status)
         if open_only:
             query = query.where(col(SupportRequest.status).in_([s.value for s in rq.OPEN]))
-        rows = [as_dict(session, r) for r in session.exec(query).all()]
+        rows = [rq.describe(session, r) for r in session.exec(query).all()]
     if fmt == "json":
         cli.write(to_json(rows))
     elif fmt == "csv":
@@ -134,7 +105,7 @@ def show(
     cli = ctx_of(ctx)
     with transaction(cli.engine) as session:
         request = rq.get_request(session, ref)
-        data = as_dict(session, request)
+        data = rq.describe(session, request)
         period = session.get(Period, request.period_id)
         region = session.get(Region, request.region_id)
         assert period is not None and region is not None and request.id is not None
@@ -205,7 +176,7 @@ def submit(
             cli.actor,
             now,
         )
-        data = as_dict(session, request)
+        data = rq.describe(session, request)
     cli.out.print(cli.t("cli.request_changed", r=data), markup=False)
 
 
@@ -214,7 +185,7 @@ def _transition(ctx: typer.Context, action: str, ref: str, **kwargs: Any) -> Non
     now = cli.clock.now()
     with transaction(cli.engine) as session:
         request = getattr(rq, action)(session, ref, cli.actor, now, **kwargs)
-        data = as_dict(session, request)
+        data = rq.describe(session, request)
     cli.out.print(cli.t("cli.request_changed", r=data), markup=False)
 
 

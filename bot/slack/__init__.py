@@ -1,0 +1,1 @@
+"""The Slack channel: Bolt listeners, Block Kit views and the Slack notifier."""

@@ -1,0 +1,50 @@
+"""What every Slack listener needs, handed over once when the app is built."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from bot.render import Renderer, default_renderer
+from config.settings import Settings
+from models.clock import Clock, SystemClock
+from models.db import transaction
+
+T = TypeVar("T")
+
+
+def escape(text: str) -> str:
+    """Slack mrkdwn control characters: nobody can ping @channel or forge a link."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+@dataclass
+class SlackDeps:
+    settings: Settings
+    engine: Engine
+    clock: Clock = field(default_factory=SystemClock)
+    renderer: Renderer = field(default_factory=default_renderer)
+    wake: Callable[[], None] = lambda: None  # tells the dispatcher new rows are due
+
+    async def db(self, work: Callable[[Session], T]) -> T:
+        """Run `work` in one transaction, in a worker thread: the event loop never blocks."""
+
+        def run() -> T:
+            with transaction(self.engine) as session:
+                return work(session)
+
+        return await asyncio.to_thread(run)
+
+    def t(self, key: str, language: str, **context: Any) -> str:
+        """Render mrkdwn; every string value is escaped first (it may be user text)."""
+        safe = {k: escape(v) if isinstance(v, str) else v for k, v in context.items()}
+        return self.renderer.render(key, language, **safe)
+
+    def plain(self, key: str, language: str, **context: Any) -> str:
+        """Render plain_text (labels, buttons), where Slack shows characters as they are."""
+        return self.renderer.render(key, language, **context)

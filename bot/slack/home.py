@@ -1,0 +1,59 @@
+"""App Home: a contact sees their region; the team sees every region and what waits for them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_sdk.models.views import View
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlmodel import Session
+
+from bot.render import long_date
+from bot.slack import blocks
+from bot.slack.deps import SlackDeps
+from models import people, quota
+from models import requests as rq
+from models.people import Person
+from models.periods import period_on
+from models.types import AllowanceKind, RequestStatus
+
+TEAM_LINES = 30
+
+
+def build(session: Session, deps: SlackDeps, person: Person | None) -> View:
+    lang = person.language if person else deps.settings.language.value
+    if person is None:
+        return blocks.home_view(deps, lang, [deps.t("slack.home_unknown", lang)], [])
+    period = period_on(session, deps.clock.now().date())
+    lines = quota.overview(session, period)
+    if person.is_team:
+        days = [x for x in lines if x.balance.kind is AllowanceKind.support_days]
+        days.sort(key=lambda x: (x.balance.available, x.region.code))
+        shown = days[:TEAM_LINES]
+        waiting = rq.open_requests(session, statuses=frozenset({RequestStatus.submitted}))
+        title = deps.t("slack.home_title_team", lang)
+        requests_title = deps.t("slack.home_waiting", lang, count=len(waiting))
+        found = waiting
+    else:
+        shown = [x for x in lines if x.region.code in person.region_codes]
+        found = rq.open_requests(session, region_codes=person.region_codes)
+        title = deps.t("slack.home_title_contact", lang, regions=list(person.region_codes))
+        requests_title = deps.t("slack.home_open", lang, count=len(found))
+    low = {i for i, line in enumerate(shown) if quota.is_low(line)}
+    balance = blocks.balance_blocks(deps, lang, period.code, shown, low)
+    described: list[dict[str, Any]] = [rq.describe(session, r) for r in found]
+    request_text = "\n".join(blocks.request_line(deps, lang, r) for r in described[:40])
+    dates = sorted({d for r in described for d in r["dates"]})
+    visits = deps.t("slack.home_visits", lang, dates=[long_date(d, lang) for d in dates[:20]])
+    sections = [title, requests_title + "\n" + (request_text or deps.t("slack.home_nothing", lang))]
+    if not person.is_team:
+        sections.append(visits)
+    return blocks.home_view(deps, lang, sections, balance)
+
+
+async def publish(deps: SlackDeps, client: AsyncWebClient, user_id: str) -> None:
+    def read(session: Session) -> View:
+        return build(session, deps, people.by_slack_id(session, user_id))
+
+    view = await deps.db(read)
+    await client.views_publish(user_id=user_id, view=view)

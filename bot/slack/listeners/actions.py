@@ -1,0 +1,127 @@
+"""Buttons and selects: the team's approve / reject / assign, and a contact's cancel."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlmodel import Session
+
+from bot.slack import blocks
+from bot.slack.deps import SlackDeps
+from bot.slack.identity import who
+from bot.slack.listeners.common import claim, domain_message
+from models import requests as rq
+from models.actor import Actor
+from models.errors import AlreadyProcessed, DomainError
+from models.people import Person
+from models.types import Channel
+
+
+def actor_of(person: Person, user_id: str) -> Actor:
+    return Actor(f"{person.name} (slack:{user_id})", Channel.slack)
+
+
+def register(app: AsyncApp, deps: SlackDeps) -> None:
+    async def act(
+        body: dict[str, Any],
+        client: AsyncWebClient,
+        respond: AsyncRespond,
+        work: Any,
+    ) -> None:
+        """Identify, then run `work(session, person, actor)` with the delivery claimed."""
+        user_id = body["user"]["id"]
+        person = await who(deps, client, user_id)
+        if person is None:
+            lang = deps.settings.language.value
+            await respond(text=deps.t("slack.unknown_user", lang), replace_original=False)
+            return
+        external = f"action:{body.get('trigger_id') or body['actions'][0].get('action_ts')}"
+        now = deps.clock.now()
+
+        def run(session: Session) -> None:
+            claim(session, deps, external, user_id)
+            work(session, person, actor_of(person, user_id), now)
+
+        try:
+            await deps.db(run)
+        except AlreadyProcessed:
+            return
+        except DomainError as error:
+            message = domain_message(deps, person.language, error)
+            await respond(text=message, response_type="ephemeral", replace_original=False)
+            return
+        deps.wake()
+
+    @app.action(blocks.APPROVE)
+    async def approve(
+        ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond
+    ) -> None:
+        await ack()
+        ref = body["actions"][0]["value"]
+
+        def work(session: Session, person: Person, by: Actor, now: Any) -> None:
+            person.require_team("approve")
+            rq.approve(session, ref, by, now)
+
+        await act(body, client, respond, work)
+
+    @app.action(blocks.CANCEL)
+    async def cancel(
+        ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond
+    ) -> None:
+        await ack()
+        ref = body["actions"][0]["value"]
+
+        def work(session: Session, person: Person, by: Actor, now: Any) -> None:
+            request = rq.get_request(session, ref)
+            person.require_region("cancel", rq.describe(session, request)["region"])
+            rq.cancel(session, ref, by, now)
+
+        await act(body, client, respond, work)
+        if body.get("response_url"):
+            await respond(
+                text=deps.t(
+                    "slack.done", deps.settings.language.value, ref=ref, status="cancelled"
+                ),
+                replace_original=False,
+            )
+
+    @app.action(blocks.ASSIGN)
+    async def assign(
+        ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond
+    ) -> None:
+        await ack()
+        ref, _, email = body["actions"][0]["selected_option"]["value"].partition("|")
+
+        def work(session: Session, person: Person, by: Actor, now: Any) -> None:
+            person.require_team("assign")
+            rq.assign(session, ref, by, now, supporter_email=email)
+
+        await act(body, client, respond, work)
+
+    @app.action(blocks.REJECT)
+    async def reject(
+        ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond
+    ) -> None:
+        await ack()
+        user_id = body["user"]["id"]
+        person = await who(deps, client, user_id)
+        if person is None or not person.is_team:
+            lang = person.language if person else deps.settings.language.value
+            await respond(
+                text=deps.t("errors.not_allowed", lang, action="reject", region=""),
+                response_type="ephemeral",
+                replace_original=False,
+            )
+            return
+        container = body.get("container") or {}
+        view = blocks.reject_modal(
+            deps,
+            person.language,
+            body["actions"][0]["value"],
+            str(container.get("channel_id", "")),
+            str(container.get("message_ts", "")),
+        )
+        await client.views_open(trigger_id=body["trigger_id"], view=view)

@@ -1,0 +1,156 @@
+"""`/sto` and its subcommands: Dutch words with English aliases."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.slack import blocks
+from bot.slack.deps import SlackDeps
+from bot.slack.identity import who
+from bot.slack.listeners.common import domain_message
+from models import ledger, quota
+from models import requests as rq
+from models.errors import DomainError
+from models.people import Person
+from models.periods import period_on
+from models.regions import get_region
+from models.types import AllowanceKind
+
+Handler = Callable[
+    [SlackDeps, AsyncWebClient, Person, dict[str, Any], str, AsyncRespond], Awaitable[None]
+]
+
+
+async def show_help(
+    deps: SlackDeps,
+    client: AsyncWebClient,
+    person: Person,
+    command: dict[str, Any],
+    rest: str,
+    respond: AsyncRespond,
+) -> None:
+    await respond(text=deps.t("slack.help", person.language, is_team=person.is_team))
+
+
+async def balance(
+    deps: SlackDeps,
+    client: AsyncWebClient,
+    person: Person,
+    command: dict[str, Any],
+    rest: str,
+    respond: AsyncRespond,
+) -> None:
+    asked = rest.strip()
+    lang = person.language
+    today = deps.clock.now().date()
+
+    def read(session: Any) -> tuple[str, list[quota.QuotaLine]]:
+        period = period_on(session, today)
+        if asked.lower() in ("alle", "all"):
+            person.require_team("balance_all")
+            codes: tuple[str, ...] | None = None
+        elif asked:
+            region = get_region(session, asked)
+            person.require_region("balance", region.code)
+            codes = (region.code,)
+        else:
+            codes = person.region_codes
+        lines = [
+            line
+            for line in quota.overview(session, period)
+            if codes is None or line.region.code in codes
+        ]
+        if codes is None:  # the team's overview: lowest available first
+            lines.sort(
+                key=lambda x: (x.balance.kind != AllowanceKind.support_days, x.balance.available)
+            )
+        return period.code, lines
+
+    period_code, lines = await deps.db(read)
+    low = {i for i, line in enumerate(lines) if quota.is_low(line)}
+    result = blocks.balance_blocks(deps, lang, period_code, lines, low)
+    await respond(text=deps.t("slack.balance_header", lang, period=period_code), blocks=result)
+
+
+async def request(
+    deps: SlackDeps,
+    client: AsyncWebClient,
+    person: Person,
+    command: dict[str, Any],
+    rest: str,
+    respond: AsyncRespond,
+) -> None:
+    lang = person.language
+    today = deps.clock.now().date()
+
+    def read(session: Any) -> tuple[list[tuple[str, str]], Any]:
+        regions = [(code, get_region(session, code).name) for code in person.region_codes]
+        available = None
+        if len(regions) == 1:
+            period = period_on(session, today)
+            region = get_region(session, regions[0][0])
+            allowance = ledger.find_allowance(session, region, period, AllowanceKind.support_days)
+            available = ledger.balance_of(session, allowance).amount("available")
+        return regions, available
+
+    regions, available = await deps.db(read)
+    if not regions:
+        await respond(text=deps.t("errors.not_allowed", lang, action="request", region="-"))
+        return
+    view = blocks.request_modal(deps, lang, regions, available)
+    await client.views_open(trigger_id=command["trigger_id"], view=view)
+
+
+async def mine(
+    deps: SlackDeps,
+    client: AsyncWebClient,
+    person: Person,
+    command: dict[str, Any],
+    rest: str,
+    respond: AsyncRespond,
+) -> None:
+    def read(session: Any) -> list[dict[str, Any]]:
+        if person.kind == "contact":
+            found = rq.open_requests(session, region_codes=person.region_codes)
+        else:
+            found = rq.open_requests(session, supporter_id=person.id)
+        return [rq.describe(session, r) for r in found]
+
+    found = await deps.db(read)
+    result = blocks.mine_blocks(deps, person.language, found)
+    await respond(text=deps.t("slack.mine_header", person.language), blocks=result)
+
+
+SUBCOMMANDS: dict[str, Handler] = {
+    "help": show_help,
+    "hulp": show_help,
+    "saldo": balance,
+    "balance": balance,
+    "aanvragen": request,
+    "aanvraag": request,
+    "request": request,
+    "mijn": mine,
+    "mine": mine,
+}
+
+
+def register(app: AsyncApp, deps: SlackDeps) -> None:
+    @app.command("/sto")
+    async def sto(
+        ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond
+    ) -> None:
+        await ack()  # first, always: Slack gives us 3 seconds
+        word, _, rest = str(command.get("text", "")).strip().partition(" ")
+        handler = SUBCOMMANDS.get(word.lower(), show_help)
+        person = await who(deps, client, command["user_id"])
+        if person is None:
+            await respond(text=deps.t("slack.unknown_user", deps.settings.language.value))
+            return
+        try:
+            await handler(deps, client, person, command, rest, respond)
+        except DomainError as error:
+            await respond(text=domain_message(deps, person.language, error))

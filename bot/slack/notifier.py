@@ -1,0 +1,111 @@
+"""Delivering outbox rows in Slack: direct messages, and the team's request card."""
+
+from __future__ import annotations
+
+import logging
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlmodel import Session, select
+
+from bot.slack import blocks, home
+from bot.slack.deps import SlackDeps
+from models import people
+from models import requests as rq
+from models.tables import Contact, SlackPost, SupportRequest
+from scheduling.dispatcher import Message, PermanentFailure, TemporaryFailure
+
+log = logging.getLogger("sto.slack")
+# Errors that no retry will cure: the user or channel is gone, or we may not post there.
+PERMANENT = {
+    "user_not_found",
+    "users_not_found",
+    "channel_not_found",
+    "account_inactive",
+    "is_archived",
+    "not_in_channel",
+    "cannot_dm_bot",
+    "invalid_auth",
+    "not_authed",
+    "missing_scope",
+}
+
+
+class SlackNotifier:
+    def __init__(self, deps: SlackDeps, client: AsyncWebClient) -> None:
+        self.deps = deps
+        self.client = client
+
+    async def deliver(self, message: Message) -> None:
+        try:
+            if message.channel == "team":
+                await self._team(message)
+            else:
+                await self._direct(message)
+        except SlackApiError as exc:
+            error = str(exc.response.get("error", ""))
+            if error in PERMANENT:
+                raise PermanentFailure(error) from exc
+            raise TemporaryFailure(error or str(exc)) from exc
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise TemporaryFailure(repr(exc)) from exc
+
+    async def _direct(self, message: Message) -> None:
+        opened = await self.client.conversations_open(users=message.recipient)
+        channel = opened["channel"]["id"]
+        text = self.deps.t(f"notify.{message.template}", message.language, **message.context)
+        await self.client.chat_postMessage(channel=channel, text=text)
+
+    async def _team(self, message: Message) -> None:
+        """Post the request's card once, then update that same message as it moves on."""
+        channel = self.deps.settings.slack_team_channel
+        if message.subject_type != "request" or message.subject_id is None:
+            return
+        request_id = message.subject_id
+        lang = self.deps.settings.language.value
+
+        def read(
+            session: Session,
+        ) -> tuple[dict[str, object], list[tuple[str, str, bool]], SlackPost | None, list[str]]:
+            request = session.get(SupportRequest, request_id)
+            assert request is not None
+            data = rq.describe(session, request)
+            choices = people.supporter_choices(session, str(data["region"]))
+            post = session.exec(
+                select(SlackPost).where(
+                    SlackPost.subject_type == "request", SlackPost.subject_id == request_id
+                )
+            ).first()
+            homes = people.team_slack_ids(session)
+            if request.requester_contact_id:
+                contact = session.get(Contact, request.requester_contact_id)
+                if contact is not None and contact.slack_user_id:
+                    homes.append(contact.slack_user_id)
+            return data, choices, post, homes
+
+        data, choices, post, homes = await self.deps.db(read)
+        if channel:
+            card = blocks.team_card(self.deps, lang, data, choices)
+            text = f"{data['ref']}: {data['region_name']}"
+            if post is not None:
+                await self.client.chat_update(
+                    channel=post.channel, ts=post.ts, text=text, blocks=card
+                )
+            else:
+                posted = await self.client.chat_postMessage(channel=channel, text=text, blocks=card)
+                ts, where = str(posted["ts"]), str(posted["channel"])
+
+                def remember(session: Session) -> None:
+                    session.add(
+                        SlackPost(
+                            subject_type="request", subject_id=request_id, channel=where, ts=ts
+                        )
+                    )
+
+                await self.deps.db(remember)
+        for user_id in homes:
+            try:
+                await home.publish(self.deps, self.client, user_id)
+            except SlackApiError as exc:  # a stale home is not worth failing the card for
+                log.warning("App Home for %s not refreshed: %s", user_id, exc.response.get("error"))

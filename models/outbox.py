@@ -1,0 +1,177 @@
+"""The notifications outbox: what must be said, to whom, over which channel, and when.
+
+A row is written in the same transaction as the change that makes it needed
+(so a rolled-back change says nothing) and cancelled in the transaction that
+makes it moot. Delivery happens later, by the dispatcher in `scheduling/`,
+which claims due rows, hands them to a channel and marks them sent.
+
+Channels:
+- "slack": a direct message; `recipient` is a Slack user id;
+- "email": `recipient` is an address;
+- "team": the team's view of a subject (the request card in the team's Slack
+  channel); `recipient` is empty and the channel decides where.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import or_, update
+from sqlmodel import Session, col, select
+
+from models.tables import Contact, Notification
+from models.types import NotificationStatus
+
+N = NotificationStatus
+
+
+class OutboxChannel(StrEnum):
+    slack = "slack"
+    email = "email"
+    team = "team"
+
+
+def enqueue(
+    session: Session,
+    *,
+    key: str,
+    template: str,
+    channel: OutboxChannel,
+    recipient: str,
+    now: datetime,
+    due_at: datetime | None = None,
+    language: str = "nl",
+    context: dict[str, Any] | None = None,
+    subject: tuple[str, int] | None = None,
+) -> Notification:
+    """Add a notification; the same `key` twice keeps the first (a retry says it once)."""
+    existing = session.exec(select(Notification).where(Notification.dedupe_key == key)).first()
+    if existing is not None:
+        return existing
+    row = Notification(
+        dedupe_key=key,
+        template=template,
+        channel=channel.value,
+        recipient=recipient,
+        language=language,
+        context=context or {},
+        subject_type=subject[0] if subject else "",
+        subject_id=subject[1] if subject else None,
+        due_at=due_at or now,
+        created_at=now,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def to_contact(
+    session: Session,
+    contact: Contact,
+    *,
+    key: str,
+    template: str,
+    now: datetime,
+    context: dict[str, Any],
+    subject: tuple[str, int] | None = None,
+    due_at: datetime | None = None,
+) -> Notification:
+    """A message to a contact, in Slack when we know their Slack id, else by mail."""
+    if contact.slack_user_id:
+        channel, recipient = OutboxChannel.slack, contact.slack_user_id
+    else:
+        channel, recipient = OutboxChannel.email, contact.email
+    return enqueue(
+        session,
+        key=key,
+        template=template,
+        channel=channel,
+        recipient=recipient,
+        now=now,
+        due_at=due_at,
+        language=contact.language,
+        context={**context, "fallback_email": contact.email},
+        subject=subject,
+    )
+
+
+def cancel_pending(
+    session: Session, subject: tuple[str, int], now: datetime, templates: set[str] | None = None
+) -> int:
+    """Cancel what has not been sent about a subject (e.g. reminders of a cancelled visit)."""
+    stmt = (
+        update(Notification)
+        .where(
+            col(Notification.subject_type) == subject[0],
+            col(Notification.subject_id) == subject[1],
+            col(Notification.status) == N.pending.value,
+        )
+        .values(status=N.cancelled.value, last_error=f"cancelled {now.isoformat()}")
+    )
+    if templates:
+        stmt = stmt.where(col(Notification.template).in_(sorted(templates)))
+    result = session.execute(stmt)
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def claim_due(
+    session: Session, now: datetime, channels: set[str], *, limit: int = 50, lease: timedelta
+) -> list[Notification]:
+    """Take up to `limit` due rows for these channels, for `lease`, so nobody else sends them.
+
+    On PostgreSQL `FOR UPDATE SKIP LOCKED` lets several dispatchers claim side
+    by side; on SQLite the transaction's BEGIN IMMEDIATE already serialises
+    them. A row whose lease ran out (its dispatcher died) is due again.
+    """
+    due = (
+        select(Notification)
+        .where(
+            col(Notification.channel).in_(sorted(channels)),
+            Notification.due_at <= now,
+            or_(
+                col(Notification.status) == N.pending.value,
+                (col(Notification.status) == N.sending.value)
+                & (col(Notification.lease_until) < now),
+            ),
+        )
+        .order_by(col(Notification.due_at), col(Notification.id))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    rows = list(session.exec(due).all())
+    for row in rows:
+        row.status = N.sending.value
+        row.lease_until = now + lease
+        row.attempts += 1
+        session.add(row)
+    session.flush()
+    return rows
+
+
+def mark_sent(session: Session, notification_id: int, now: datetime) -> None:
+    row = session.get(Notification, notification_id, with_for_update=True)
+    if row is None or row.status != N.sending.value:
+        return  # cancelled meanwhile, or already settled by an earlier lease holder
+    row.status = N.sent.value
+    row.sent_at = now
+    row.lease_until = None
+    session.add(row)
+
+
+def mark_failed(
+    session: Session, notification_id: int, now: datetime, error: str, *, retry_at: datetime | None
+) -> None:
+    """A temporary failure goes back in line at `retry_at`; without one it has failed for good."""
+    row = session.get(Notification, notification_id, with_for_update=True)
+    if row is None or row.status != N.sending.value:
+        return
+    row.last_error = error[:2000]
+    row.lease_until = None
+    if retry_at is None:
+        row.status = N.failed.value
+    else:
+        row.status = N.pending.value
+        row.due_at = retry_at
+    session.add(row)

@@ -1,0 +1,144 @@
+"""The dispatcher: claims due notifications, hands them to a channel, marks them sent.
+
+Durable first, clock second: every message is a row in the outbox; the
+scheduler and new rows only wake the dispatcher. A crash between claiming
+and marking leaves the row "sending" with a lease; when the lease runs out
+the row is due again, so nothing is lost. The channel gets the row's id and
+dedupe key so a repeat after such a crash is recognisable (same Message-ID,
+same Slack message).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import Engine
+
+from models import outbox
+from models.clock import Clock
+from models.db import transaction
+
+log = logging.getLogger("sto.dispatcher")
+LEASE = timedelta(minutes=5)
+MAX_ATTEMPTS = 8
+
+
+@dataclass(frozen=True)
+class Message:
+    """What a channel needs to deliver one notification; detached from the session."""
+
+    id: int
+    key: str
+    template: str
+    channel: str
+    recipient: str
+    language: str
+    context: Mapping[str, Any]
+    subject_type: str
+    subject_id: int | None
+    attempts: int
+
+
+class TemporaryFailure(Exception):
+    """Try again later (network down, 429, 4xx from SMTP)."""
+
+
+class PermanentFailure(Exception):
+    """Trying again will not help (unknown user, 5xx from SMTP)."""
+
+
+class Notifier(Protocol):
+    async def deliver(self, message: Message) -> None: ...
+
+
+def backoff(attempts: int) -> timedelta:
+    """30 s, 1 min, 2 min … capped at an hour."""
+    return timedelta(seconds=min(3600, 30 * 2 ** max(0, attempts - 1)))
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        engine: Engine,
+        notifiers: Mapping[str, Notifier],
+        clock: Clock,
+        *,
+        batch: int = 50,
+        lease: timedelta = LEASE,
+    ) -> None:
+        self.engine = engine
+        self.notifiers = dict(notifiers)
+        self.clock = clock
+        self.batch = batch
+        self.lease = lease
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _claim(self, now: datetime) -> list[Message]:
+        with transaction(self.engine) as session:
+            rows = outbox.claim_due(
+                session, now, set(self.notifiers), limit=self.batch, lease=self.lease
+            )
+            return [
+                Message(
+                    id=r.id or 0,
+                    key=r.dedupe_key,
+                    template=r.template,
+                    channel=r.channel,
+                    recipient=r.recipient,
+                    language=r.language,
+                    context=dict(r.context),
+                    subject_type=r.subject_type,
+                    subject_id=r.subject_id,
+                    attempts=r.attempts,
+                )
+                for r in rows
+            ]
+
+    def _settle(self, message: Message, error: str | None, retry: bool) -> None:
+        now = self.clock.now()
+        with transaction(self.engine) as session:
+            if error is None:
+                outbox.mark_sent(session, message.id, now)
+            else:
+                again = retry and message.attempts < MAX_ATTEMPTS
+                retry_at = now + backoff(message.attempts) if again else None
+                outbox.mark_failed(session, message.id, now, error, retry_at=retry_at)
+
+    async def run_once(self) -> int:
+        """Deliver what is due now; returns how many were handled."""
+        messages = await asyncio.to_thread(self._claim, self.clock.now())
+        for message in messages:
+            error: str | None = None
+            retry = False
+            try:
+                await self.notifiers[message.channel].deliver(message)
+            except TemporaryFailure as exc:
+                error, retry = f"temporary: {exc}", True
+            except PermanentFailure as exc:
+                error = f"permanent: {exc}"
+            except Exception as exc:  # a bug in one channel must not stop the others
+                log.exception("delivering notification %s failed", message.id)
+                error, retry = f"error: {exc!r}", True
+            await asyncio.to_thread(self._settle, message, error, retry)
+        return len(messages)
+
+    async def run_forever(self, stop: asyncio.Event, poll: float | None = 30.0) -> None:
+        """Drain, then sleep until woken (new rows, the scheduler) or `poll` seconds."""
+        while not stop.is_set():
+            while await self.run_once() == self.batch:
+                pass
+            self._wake.clear()
+            waiters = {asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())}
+            _, pending = await asyncio.wait(
+                waiters, timeout=poll, return_when=asyncio.FIRST_COMPLETED
+            )
+            for task in pending:
+                task.cancel()
