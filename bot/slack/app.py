@@ -16,6 +16,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack import listeners
+from bot.slack.dedupe import event_dedupe
 from bot.slack.deps import SlackDeps
 from config.settings import SlackMode
 
@@ -51,6 +52,7 @@ def build_app(deps: SlackDeps, client: AsyncWebClient | None = None) -> AsyncApp
     async def on_error(error: Exception, body: dict[str, Any]) -> None:
         log.exception("Slack listener failed for %s", body.get("type"), exc_info=error)
 
+    app.use(event_dedupe(deps))
     listeners.register(app, deps)
     return app
 

@@ -1,0 +1,182 @@
+"""The Slack channel in HTTP mode, end to end: signed requests in, Web API calls out."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+from sqlmodel import Session, func, select
+
+from models.tables import SupportRequest
+from tests.conftest import RegionFactory
+from tests.slack_fake import (
+    FakeSlackApi,
+    app_home_opened,
+    event_body,
+    state_date,
+    state_select,
+    state_text,
+)
+from tests.slack_harness import (
+    COORDINATOR,
+    TEAM_CHANNEL,
+    TWENTE_CONTACT,
+    ZEELAND_CONTACT,
+    SlackHarness,
+    people,
+)
+
+
+@pytest.fixture
+def slack(engine: Engine, make_region: RegionFactory) -> Iterator[SlackHarness]:
+    make_region("ZEELAND", days="4,5")
+    make_region("TWENTE", days="5")
+    people(engine)
+    with FakeSlackApi() as api:
+        harness = SlackHarness(engine, api)
+        harness.start()
+        try:
+            yield harness
+        finally:
+            harness.stop()
+
+
+def _requests(engine: Engine) -> int:
+    with Session(engine) as session:
+        return int(session.exec(select(func.count()).select_from(SupportRequest)).one())
+
+
+def _request_form(days: str, **more: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "kind": {"value": state_select("process")},
+        "days": {"value": state_text(days)},
+        "theme": {"value": state_text(more.get("theme"))},
+        "from": {"value": state_date(more.get("start"))},
+        "to": {"value": state_date(more.get("end"))},
+        "description": {"value": state_text(more.get("description"))},
+    }
+    return values
+
+
+def test_saldo_shows_the_contacts_region_in_dutch(slack: SlackHarness) -> None:
+    response = slack.command("saldo", ZEELAND_CONTACT)
+    assert response.status == 200 and response.seconds < 3
+    reply = slack.replies()[0]
+    text = str(reply["blocks"])
+    assert "Zeeland" in text and "4,5 dag beschikbaar" in text
+    assert "Twente" not in text
+
+
+def test_a_contact_cannot_see_another_region(slack: SlackHarness) -> None:
+    slack.command("saldo TWENTE", ZEELAND_CONTACT)
+    assert "eigen regio" in slack.replies()[0]["text"]
+
+
+def test_the_team_sees_all_regions_lowest_first(slack: SlackHarness) -> None:
+    slack.command("balance all", COORDINATOR)
+    blocks = str(slack.replies()[0]["blocks"])
+    assert blocks.index("Zeeland") < blocks.index("Twente")
+
+
+def test_help_and_unknown_subcommands(slack: SlackHarness) -> None:
+    slack.command("koffie", ZEELAND_CONTACT)
+    assert "/sto saldo" in slack.replies()[0]["text"]
+
+
+def test_an_unknown_user_is_told_how_to_get_access(slack: SlackHarness) -> None:
+    slack.api.users["UNEW"] = {"email": "nobody@elsewhere.example", "real_name": "Nie Mand"}
+    slack.command("saldo", "UNEW")
+    reply = slack.replies()[0]
+    assert "niet bekend" in reply["text"] and "Zeeland" not in str(reply)
+
+
+def test_an_unknown_user_is_linked_by_profile_email(slack: SlackHarness, engine: Engine) -> None:
+    slack.api.users["UZEE2"] = {"email": "ZEE@school.example", "real_name": "Zeger"}
+    with Session(engine) as session:
+        from models.tables import Contact
+
+        contact = session.exec(select(Contact).where(Contact.email == "zee@school.example")).one()
+        contact.slack_user_id = None
+        session.add(contact)
+        session.commit()
+    slack.command("saldo", "UZEE2")
+    assert "Zeeland" in str(slack.replies()[0]["blocks"])
+
+
+def test_request_modal_submit_reserves_and_tells_everyone(
+    slack: SlackHarness, engine: Engine
+) -> None:
+    slack.command("aanvragen", ZEELAND_CONTACT)
+    view = slack.api.wait_for("views.open")[0].args["view"]
+    assert view["callback_id"] == "request_modal"
+    assert "4,5 dag beschikbaar" in str(view)
+    meta = view["private_metadata"]
+
+    form = _request_form("1,5", theme="leerlijnen", description="Graag <!channel> <http://x|klik>")
+    response = slack.submit(ZEELAND_CONTACT, "request_modal", form, meta)
+    assert response.status == 200 and response.body in ("", "{}") and response.seconds < 3
+    assert _requests(engine) == 1
+
+    assert slack.dispatch() == 2
+    dm = slack.api.wait_for("chat.postMessage", count=2)
+    texts = {c.args["channel"]: c for c in dm}
+    assert "STO-2026-0001" in texts["D" + ZEELAND_CONTACT].args["text"]
+    card = texts[TEAM_CHANNEL].args
+    card_text = str(card["blocks"])
+    assert "&lt;!channel&gt;" in card_text and "<!channel>" not in card_text
+    assert "request_approve" in card_text and "Carla Vriend (critical friend)" in card_text
+
+
+def test_modal_errors_are_inline_and_change_nothing(slack: SlackHarness, engine: Engine) -> None:
+    meta = '{"region": "ZEELAND"}'
+    too_much = slack.submit(ZEELAND_CONTACT, "request_modal", _request_form("5"), meta).json()
+    assert too_much["response_action"] == "errors"
+    assert "nog 4,5 dag beschikbaar" in too_much["errors"]["days"]
+    half = slack.submit(ZEELAND_CONTACT, "request_modal", _request_form("0,3"), meta).json()
+    assert "per halve dag" in half["errors"]["days"]
+    past = slack.submit(
+        ZEELAND_CONTACT,
+        "request_modal",
+        _request_form("1", start="2026-01-05", end="2026-02-01"),
+        meta,
+    ).json()
+    assert "verleden" in past["errors"]["from"]
+    other = slack.submit(TWENTE_CONTACT, "request_modal", _request_form("1"), meta).json()
+    assert "eigen regio" in str(other["errors"])
+    assert _requests(engine) == 0
+
+
+def test_team_approves_and_the_card_updates_in_place(slack: SlackHarness) -> None:
+    slack.submit(ZEELAND_CONTACT, "request_modal", _request_form("1"), '{"region": "ZEELAND"}')
+    slack.dispatch()
+    first = slack.api.wait_for("chat.postMessage", count=2)
+    ts = next(c.response["ts"] for c in first if c.args["channel"] == TEAM_CHANNEL)
+
+    slack.click(
+        ZEELAND_CONTACT, "request_approve", "STO-2026-0001", message_ts=ts, channel_id=TEAM_CHANNEL
+    )
+    assert "ondersteuningsteam" in slack.replies()[0]["text"]  # not the team: refused
+
+    slack.click(
+        COORDINATOR, "request_approve", "STO-2026-0001", message_ts=ts, channel_id=TEAM_CHANNEL
+    )
+    slack.until_status("STO-2026-0001", "approved")
+    assert slack.dispatch() == 2
+    update = slack.api.wait_for("chat.update")[0].args
+    assert update["ts"] == ts and "goedgekeurd" in str(update["blocks"])
+    assert "request_approve" not in str(update["blocks"])
+
+
+def test_a_repeated_event_id_acts_once(slack: SlackHarness) -> None:
+    body = event_body(app_home_opened(ZEELAND_CONTACT), event_id="Ev0001")
+    first = slack.post(body)
+    again = slack.post(body, retry_num=1, retry_reason="http_timeout")
+    assert (first.status, again.status) == (200, 200)
+    published = slack.api.wait_for("views.publish")[0].args
+    assert published["user_id"] == ZEELAND_CONTACT and "Zeeland" in str(published["view"])
+    slack.post(event_body(app_home_opened(ZEELAND_CONTACT), event_id="Ev0002"))
+    assert len(slack.api.wait_for("views.publish", count=2)) == 2
+    with pytest.raises(TimeoutError):  # the retry of Ev0001 published nothing
+        slack.api.wait_for("views.publish", count=3, timeout=0.5)
