@@ -19,6 +19,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import or_, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from models.tables import Contact, Notification
@@ -62,8 +63,11 @@ def enqueue(
         due_at=due_at or now,
         created_at=now,
     )
-    session.add(row)
-    session.flush()
+    try:
+        with session.begin_nested():  # another transaction may add the same key meanwhile
+            session.add(row)
+    except IntegrityError:
+        return session.exec(select(Notification).where(Notification.dedupe_key == key)).one()
     return row
 
 
@@ -106,11 +110,12 @@ def cancel_pending(
         .where(
             col(Notification.subject_type) == subject[0],
             col(Notification.subject_id) == subject[1],
-            col(Notification.status) == N.pending.value,
+            # A claimed row is not sent yet either: the dispatcher re-checks before sending.
+            col(Notification.status).in_([N.pending.value, N.sending.value]),
         )
         .values(status=N.cancelled.value, last_error=f"cancelled {now.isoformat()}")
     )
-    if templates:
+    if templates is not None:
         stmt = stmt.where(col(Notification.template).in_(sorted(templates)))
     result = session.execute(stmt)
     return int(getattr(result, "rowcount", 0) or 0)
@@ -150,10 +155,29 @@ def claim_due(
     return rows
 
 
-def mark_sent(session: Session, notification_id: int, now: datetime) -> None:
+def _held(
+    session: Session, notification_id: int, attempts: int, now: datetime
+) -> Notification | None:
+    """The row, locked, if this claim (its attempt number) still holds an unexpired lease."""
     row = session.get(Notification, notification_id, with_for_update=True)
-    if row is None or row.status != N.sending.value:
-        return  # cancelled meanwhile, or already settled by an earlier lease holder
+    if row is None:
+        return None
+    session.refresh(row)
+    lease = row.lease_until
+    if row.status != N.sending.value or row.attempts != attempts or lease is None or lease < now:
+        return None  # cancelled, settled, or re-claimed by another dispatcher after our lease
+    return row
+
+
+def still_ours(session: Session, notification_id: int, attempts: int, now: datetime) -> bool:
+    """Checked right before sending: a row cancelled or re-claimed since is left alone."""
+    return _held(session, notification_id, attempts, now) is not None
+
+
+def mark_sent(session: Session, notification_id: int, attempts: int, now: datetime) -> None:
+    row = _held(session, notification_id, attempts, now)
+    if row is None:
+        return
     row.status = N.sent.value
     row.sent_at = now
     row.lease_until = None
@@ -161,11 +185,17 @@ def mark_sent(session: Session, notification_id: int, now: datetime) -> None:
 
 
 def mark_failed(
-    session: Session, notification_id: int, now: datetime, error: str, *, retry_at: datetime | None
+    session: Session,
+    notification_id: int,
+    attempts: int,
+    now: datetime,
+    error: str,
+    *,
+    retry_at: datetime | None,
 ) -> None:
     """A temporary failure goes back in line at `retry_at`; without one it has failed for good."""
-    row = session.get(Notification, notification_id, with_for_update=True)
-    if row is None or row.status != N.sending.value:
+    row = _held(session, notification_id, attempts, now)
+    if row is None:
         return
     row.last_error = error[:2000]
     row.lease_until = None

@@ -77,9 +77,22 @@ class Dispatcher:
         self.batch = batch
         self.lease = lease
         self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def wake(self) -> None:
-        self._wake.set()
+        """Safe from any thread (APScheduler runs plain jobs in a worker thread)."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            self._wake.set()
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._wake.set()
+        else:
+            loop.call_soon_threadsafe(self._wake.set)
 
     def _claim(self, now: datetime) -> list[Message]:
         with transaction(self.engine) as session:
@@ -102,20 +115,30 @@ class Dispatcher:
                 for r in rows
             ]
 
+    def _still_ours(self, message: Message) -> bool:
+        with transaction(self.engine) as session:
+            return outbox.still_ours(session, message.id, message.attempts, self.clock.now())
+
     def _settle(self, message: Message, error: str | None, retry: bool) -> None:
         now = self.clock.now()
         with transaction(self.engine) as session:
             if error is None:
-                outbox.mark_sent(session, message.id, now)
+                outbox.mark_sent(session, message.id, message.attempts, now)
             else:
                 again = retry and message.attempts < MAX_ATTEMPTS
                 retry_at = now + backoff(message.attempts) if again else None
-                outbox.mark_failed(session, message.id, now, error, retry_at=retry_at)
+                outbox.mark_failed(
+                    session, message.id, message.attempts, now, error, retry_at=retry_at
+                )
 
     async def run_once(self) -> int:
         """Deliver what is due now; returns how many were handled."""
         messages = await asyncio.to_thread(self._claim, self.clock.now())
         for message in messages:
+            # The batch shares one lease: a row cancelled, or re-claimed after the lease
+            # ran out, since the claim must not go out (again).
+            if not await asyncio.to_thread(self._still_ours, message):
+                continue
             error: str | None = None
             retry = False
             try:
@@ -132,10 +155,15 @@ class Dispatcher:
 
     async def run_forever(self, stop: asyncio.Event, poll: float | None = 30.0) -> None:
         """Drain, then sleep until woken (new rows, the scheduler) or `poll` seconds."""
+        self._loop = asyncio.get_running_loop()
         while not stop.is_set():
-            while await self.run_once() == self.batch:
-                pass
+            # Cleared before draining: a wake-up that arrives meanwhile is kept.
             self._wake.clear()
+            try:
+                while await self.run_once() == self.batch:
+                    pass
+            except Exception:  # the database may be away for a while; the rows wait
+                log.exception("dispatching failed; trying again at the next wake-up")
             waiters = {asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())}
             _, pending = await asyncio.wait(
                 waiters, timeout=poll, return_when=asyncio.FIRST_COMPLETED

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -30,6 +32,10 @@ class SlackDeps:
     clock: Clock = field(default_factory=SystemClock)
     renderer: Renderer = field(default_factory=default_renderer)
     wake: Callable[[], None] = lambda: None  # tells the dispatcher new rows are due
+
+    def today(self) -> date:
+        """Today where the team works (STO_TIMEZONE): periods turn over at its midnight."""
+        return self.clock.now().astimezone(ZoneInfo(self.settings.timezone)).date()
 
     async def db(self, work: Callable[[Session], T]) -> T:
         """Run `work` in one transaction, in a worker thread: the event loop never blocks."""

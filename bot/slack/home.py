@@ -24,7 +24,7 @@ def build(session: Session, deps: SlackDeps, person: Person | None) -> View:
     lang = person.language if person else deps.settings.language.value
     if person is None:
         return blocks.home_view(deps, lang, [deps.t("slack.home_unknown", lang)], [])
-    period = period_on(session, deps.clock.now().date())
+    period = period_on(session, deps.today())
     lines = quota.overview(session, period)
     if person.is_team:
         days = [x for x in lines if x.balance.kind is AllowanceKind.support_days]

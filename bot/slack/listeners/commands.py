@@ -46,7 +46,7 @@ async def balance(
 ) -> None:
     asked = rest.strip()
     lang = person.language
-    today = deps.clock.now().date()
+    today = deps.today()
 
     def read(session: Any) -> tuple[str, list[quota.QuotaLine]]:
         period = period_on(session, today)
@@ -85,7 +85,7 @@ async def request(
     respond: AsyncRespond,
 ) -> None:
     lang = person.language
-    today = deps.clock.now().date()
+    today = deps.today()
 
     def read(session: Any) -> tuple[list[tuple[str, str]], Any]:
         regions = [(code, get_region(session, code).name) for code in person.region_codes]
