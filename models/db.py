@@ -3,14 +3,16 @@
 SQLite runs in WAL mode with foreign keys and a busy timeout, and every
 transaction starts with `BEGIN IMMEDIATE`: it takes the write lock up front,
 so two writers queue instead of both reading a balance and then failing (or
-worse, both deciding it fits). On PostgreSQL the domain locks the scarce row
+worse, both deciding it fits). Read-only work (`reading`) starts a plain
+BEGIN and takes no write lock. On PostgreSQL the domain locks the scarce row
 with `SELECT … FOR UPDATE` instead.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlmodel import Session, create_engine
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+READ_ONLY = "sto_read_only"
 
 
 def normalise_url(url: str) -> str:
@@ -60,11 +63,27 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Readers need no write lock: in WAL mode they see a consistent snapshot.
+        read_only = connection.get_execution_options().get(READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
+
+
+# One lock per SQLite engine: writers of this process queue on it in turn,
+# instead of SQLite's busy handler, which sleeps in growing steps and lets a
+# writer wait seconds under load. Other processes still meet the busy timeout.
+_writer_locks: dict[int, threading.Lock] = {}
+_writer_locks_guard = threading.Lock()
+
+
+def _writer_lock(engine: Engine) -> threading.Lock | None:
+    if not is_sqlite(engine):
+        return None
+    with _writer_locks_guard:
+        return _writer_locks.setdefault(id(engine.pool), threading.Lock())
 
 
 @contextmanager
@@ -74,10 +93,24 @@ def transaction(engine: Engine) -> Iterator[Session]:
     Domain functions only flush; the caller (a channel, a job) owns this block,
     so several domain calls can share one transaction.
     """
-    with Session(engine, expire_on_commit=False) as session:
+    lock = _writer_lock(engine)
+    with (
+        lock if lock is not None else nullcontext(),
+        Session(engine, expire_on_commit=False) as session,
+    ):
         try:
             yield session
             session.commit()
         except BaseException:
             session.rollback()
             raise
+
+
+@contextmanager
+def reading(engine: Engine) -> Iterator[Session]:
+    """A read-only unit of work: no write lock on SQLite, never commits anything.
+
+    Closing the session ends its transaction; the loaded objects stay readable.
+    """
+    with Session(engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False) as session:
+        yield session

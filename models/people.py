@@ -34,6 +34,13 @@ class Person:
         if not self.may_act_for(region_code):
             raise NotAllowed(action, region_code)
 
+    def require_requester_side(self, action: str, region_code: str) -> None:
+        """Cancelling is for the region's own contacts, and for the team."""
+        if self.is_team:
+            return
+        if self.kind != "contact" or region_code.upper() not in self.region_codes:
+            raise NotAllowed(action, region_code)
+
     def require_team(self, action: str) -> None:
         if not self.is_team:
             raise NotAllowed(action)

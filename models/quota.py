@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import func
@@ -21,8 +22,15 @@ class QuotaLine:
     balance: Balance
 
 
-def overview(session: Session, period: Period, region: Region | None = None) -> list[QuotaLine]:
-    """Every allowance of the period with its balance, in one aggregate query."""
+def overview(
+    session: Session,
+    period: Period,
+    region: Region | None = None,
+    *,
+    codes: Sequence[str] | None = None,
+) -> list[QuotaLine]:
+    """The period's allowances with their balances (of one region, some codes, or all),
+    in one aggregate query."""
     query = (
         select(Allowance, Region)
         .join(Region, col(Region.id) == col(Allowance.region_id))
@@ -30,12 +38,16 @@ def overview(session: Session, period: Period, region: Region | None = None) -> 
     )
     if region is not None:
         query = query.where(Allowance.region_id == region.id)
+    if codes is not None:
+        query = query.where(col(Region.code).in_(list(codes)))
     rows = session.exec(query).all()
+    if not rows:
+        return []
     sums: dict[int, dict[str, int]] = {}
     totals = (
         select(LedgerEntry.allowance_id, LedgerEntry.op, func.sum(LedgerEntry.units))
         .join(Allowance, col(Allowance.id) == col(LedgerEntry.allowance_id))
-        .where(Allowance.period_id == period.id)
+        .where(col(LedgerEntry.allowance_id).in_([a.id for a, _ in rows]))
         .group_by(col(LedgerEntry.allowance_id), col(LedgerEntry.op))
     )
     for allowance_id, op, total in session.exec(totals).all():

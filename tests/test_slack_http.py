@@ -21,6 +21,7 @@ from tests.slack_fake import (
 )
 from tests.slack_harness import (
     COORDINATOR,
+    CRITICAL_FRIEND,
     TEAM_CHANNEL,
     TWENTE_CONTACT,
     ZEELAND_CONTACT,
@@ -180,3 +181,15 @@ def test_a_repeated_event_id_acts_once(slack: SlackHarness) -> None:
     assert len(slack.api.wait_for("views.publish", count=2)) == 2
     with pytest.raises(TimeoutError):  # the retry of Ev0001 published nothing
         slack.api.wait_for("views.publish", count=3, timeout=0.5)
+
+
+def test_the_team_sees_waiting_requests_under_mijn_and_a_critical_friend_cannot_cancel(
+    slack: SlackHarness,
+) -> None:
+    slack.submit(ZEELAND_CONTACT, "request_modal", _request_form("1"), '{"region": "ZEELAND"}')
+    slack.command("mijn", COORDINATOR)
+    assert "STO-2026-0001" in str(slack.replies()[0]["blocks"])
+    slack.click(CRITICAL_FRIEND, "request_cancel", "STO-2026-0001")  # no response URL: a DM
+    refusal = slack.api.wait_for("chat.postMessage")[0].args
+    assert refusal["channel"] == CRITICAL_FRIEND and "eigen regio" in refusal["text"]
+    slack.until_status("STO-2026-0001", "submitted")

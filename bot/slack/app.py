@@ -43,7 +43,7 @@ def build_app(deps: SlackDeps, client: AsyncWebClient | None = None) -> AsyncApp
         signing_secret=settings.slack_signing_secret or "",
         # In HTTP mode every request must carry Slack's signature; Socket Mode has none.
         request_verification_enabled=http,
-        # A retried event must not be dropped on the floor: we deduplicate it ourselves.
+        # The bot's own messages and events never trigger our listeners.
         ignoring_self_events_enabled=True,
         raise_error_for_unhandled_request=False,
     )

@@ -197,6 +197,8 @@ def reject_modal(deps: SlackDeps, lang: str, ref: str, channel: str, ts: str) ->
         callback_id=REJECT_MODAL,
         title=PlainTextObject(text=deps.plain("slack.reject_title", lang)[:24]),
         submit=PlainTextObject(text=deps.plain("slack.reject_submit", lang)),
+        # Without it Slack labels the button "Cancel", in English, whatever the reader's language.
+        close=PlainTextObject(text=deps.plain("slack.modal_close", lang)),
         private_metadata=json.dumps({"ref": ref, "channel": channel, "ts": ts}),
         blocks=[
             text_section(f"*{ref}*"),

@@ -15,7 +15,7 @@ from sqlmodel import Session
 from bot.render import Renderer, default_renderer
 from config.settings import Settings
 from models.clock import Clock, SystemClock
-from models.db import transaction
+from models.db import reading, transaction
 
 T = TypeVar("T")
 
@@ -42,6 +42,15 @@ class SlackDeps:
 
         def run() -> T:
             with transaction(self.engine) as session:
+                return work(session)
+
+        return await asyncio.to_thread(run)
+
+    async def read(self, work: Callable[[Session], T]) -> T:
+        """Like `db`, for work that only reads: it takes no write lock on SQLite."""
+
+        def run() -> T:
+            with reading(self.engine) as session:
                 return work(session)
 
         return await asyncio.to_thread(run)

@@ -25,7 +25,7 @@ def build(session: Session, deps: SlackDeps, person: Person | None) -> View:
     if person is None:
         return blocks.home_view(deps, lang, [deps.t("slack.home_unknown", lang)], [])
     period = period_on(session, deps.today())
-    lines = quota.overview(session, period)
+    lines = quota.overview(session, period, codes=None if person.is_team else person.region_codes)
     if person.is_team:
         days = [x for x in lines if x.balance.kind is AllowanceKind.support_days]
         days.sort(key=lambda x: (x.balance.available, x.region.code))
@@ -35,7 +35,7 @@ def build(session: Session, deps: SlackDeps, person: Person | None) -> View:
         requests_title = deps.t("slack.home_waiting", lang, count=len(waiting))
         found = waiting
     else:
-        shown = [x for x in lines if x.region.code in person.region_codes]
+        shown = lines
         found = rq.open_requests(session, region_codes=person.region_codes)
         title = deps.t("slack.home_title_contact", lang, regions=list(person.region_codes))
         requests_title = deps.t("slack.home_open", lang, count=len(found))
@@ -55,5 +55,5 @@ async def publish(deps: SlackDeps, client: AsyncWebClient, user_id: str) -> None
     def read(session: Session) -> View:
         return build(session, deps, people.by_slack_id(session, user_id))
 
-    view = await deps.db(read)
+    view = await deps.read(read)
     await client.views_publish(user_id=user_id, view=view)

@@ -15,7 +15,7 @@ log = logging.getLogger("sto.slack")
 
 
 async def who(deps: SlackDeps, client: AsyncWebClient, user_id: str) -> Person | None:
-    person = await deps.db(lambda s: people.by_slack_id(s, user_id))
+    person = await deps.read(lambda s: people.by_slack_id(s, user_id))
     if person is not None:
         return person
     try:

@@ -84,7 +84,7 @@ class SlackNotifier:
                     homes.append(contact.slack_user_id)
             return data, choices, post, homes
 
-        data, choices, post, homes = await self.deps.db(read)
+        data, choices, post, homes = await self.deps.read(read)
         if channel:
             card = blocks.team_card(self.deps, lang, data, choices)
             text = f"{data['ref']}: {data['region_name']}"

@@ -11,7 +11,7 @@ from sqlmodel import Session
 from bot.slack import blocks
 from bot.slack.deps import SlackDeps
 from bot.slack.identity import who
-from bot.slack.listeners.common import claim, domain_message
+from bot.slack.listeners.common import claim, domain_message, tell
 from models import requests as rq
 from models.actor import Actor
 from models.errors import AlreadyProcessed, DomainError
@@ -29,14 +29,18 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
         client: AsyncWebClient,
         respond: AsyncRespond,
         work: Any,
-    ) -> None:
-        """Identify, then run `work(session, person, actor)` with the delivery claimed."""
+    ) -> Person | None:
+        """Identify, then run `work(session, person, actor)` with the delivery claimed.
+
+        Returns who acted, or None when nothing was done (unknown user, a repeated
+        delivery, or a refusal the user has been told about).
+        """
         user_id = body["user"]["id"]
         person = await who(deps, client, user_id)
         if person is None:
             lang = deps.settings.language.value
-            await respond(text=deps.t("slack.unknown_user", lang), replace_original=False)
-            return
+            await tell(body, client, respond, deps.t("slack.unknown_user", lang))
+            return None
         external = f"action:{body.get('trigger_id') or body['actions'][0].get('action_ts')}"
         now = deps.clock.now()
 
@@ -47,12 +51,13 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
         try:
             await deps.db(run)
         except AlreadyProcessed:
-            return
+            return None
         except DomainError as error:
             message = domain_message(deps, person.language, error)
-            await respond(text=message, response_type="ephemeral", replace_original=False)
-            return
+            await tell(body, client, respond, message)
+            return None
         deps.wake()
+        return person
 
     @app.action(blocks.APPROVE)
     async def approve(
@@ -76,16 +81,18 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
 
         def work(session: Session, person: Person, by: Actor, now: Any) -> None:
             request = rq.get_request(session, ref)
-            person.require_region("cancel", rq.describe(session, request)["region"])
+            person.require_requester_side("cancel", rq.describe(session, request)["region"])
             rq.cancel(session, ref, by, now)
 
-        await act(body, client, respond, work)
-        if body.get("response_url"):
-            await respond(
-                text=deps.t(
-                    "slack.done", deps.settings.language.value, ref=ref, status="cancelled"
-                ),
-                replace_original=False,
+        # Confirm only what happened: not after a refusal or a repeated delivery,
+        # and in the language of the person who cancelled.
+        person = await act(body, client, respond, work)
+        if person is not None:
+            await tell(
+                body,
+                client,
+                respond,
+                deps.t("slack.done", person.language, ref=ref, status="cancelled"),
             )
 
     @app.action(blocks.ASSIGN)
@@ -110,10 +117,11 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
         person = await who(deps, client, user_id)
         if person is None or not person.is_team:
             lang = person.language if person else deps.settings.language.value
-            await respond(
-                text=deps.t("errors.not_allowed", lang, action="reject", region=""),
-                response_type="ephemeral",
-                replace_original=False,
+            await tell(
+                body,
+                client,
+                respond,
+                deps.t("errors.not_allowed", lang, action="reject", region=""),
             )
             return
         container = body.get("container") or {}

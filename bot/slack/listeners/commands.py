@@ -18,7 +18,7 @@ from models.errors import DomainError
 from models.people import Person
 from models.periods import period_on
 from models.regions import get_region
-from models.types import AllowanceKind
+from models.types import AllowanceKind, RequestStatus
 
 Handler = Callable[
     [SlackDeps, AsyncWebClient, Person, dict[str, Any], str, AsyncRespond], Awaitable[None]
@@ -59,18 +59,14 @@ async def balance(
             codes = (region.code,)
         else:
             codes = person.region_codes
-        lines = [
-            line
-            for line in quota.overview(session, period)
-            if codes is None or line.region.code in codes
-        ]
+        lines = quota.overview(session, period, codes=codes)
         if codes is None:  # the team's overview: lowest available first
             lines.sort(
                 key=lambda x: (x.balance.kind != AllowanceKind.support_days, x.balance.available)
             )
         return period.code, lines
 
-    period_code, lines = await deps.db(read)
+    period_code, lines = await deps.read(read)
     low = {i for i, line in enumerate(lines) if quota.is_low(line)}
     result = blocks.balance_blocks(deps, lang, period_code, lines, low)
     await respond(text=deps.t("slack.balance_header", lang, period=period_code), blocks=result)
@@ -97,7 +93,7 @@ async def request(
             available = ledger.balance_of(session, allowance).amount("available")
         return regions, available
 
-    regions, available = await deps.db(read)
+    regions, available = await deps.read(read)
     if not regions:
         await respond(text=deps.t("errors.not_allowed", lang, action="request", region="-"))
         return
@@ -116,11 +112,13 @@ async def mine(
     def read(session: Any) -> list[dict[str, Any]]:
         if person.kind == "contact":
             found = rq.open_requests(session, region_codes=person.region_codes)
+        elif person.is_team:  # what waits for the team
+            found = rq.open_requests(session, statuses=frozenset({RequestStatus.submitted}))
         else:
             found = rq.open_requests(session, supporter_id=person.id)
         return [rq.describe(session, r) for r in found]
 
-    found = await deps.db(read)
+    found = await deps.read(read)
     result = blocks.mine_blocks(deps, person.language, found)
     await respond(text=deps.t("slack.mine_header", person.language), blocks=result)
 

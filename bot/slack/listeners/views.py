@@ -18,7 +18,7 @@ from bot.slack import blocks
 from bot.slack.deps import SlackDeps
 from bot.slack.identity import who
 from bot.slack.listeners.actions import actor_of
-from bot.slack.listeners.common import claim, domain_message
+from bot.slack.listeners.common import claim, inline_error
 from models import requests as rq
 from models.errors import (
     AlreadyProcessed,
@@ -97,7 +97,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             await ack()
             return
         except DomainError as error:
-            message = domain_message(deps, person.language, error)
+            message = inline_error(deps, person.language, error)
             await ack(response_action="errors", errors={_block_for(error, has_region): message})
             return
         await ack()
@@ -130,9 +130,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             await ack()
             return
         except (DomainError, IllegalTransition) as error:
-            await ack(
-                response_action="errors", errors={"reason": domain_message(deps, lang, error)}
-            )
+            await ack(response_action="errors", errors={"reason": inline_error(deps, lang, error)})
             return
         await ack()
         deps.wake()

@@ -1,0 +1,144 @@
+"""What a message wants: support days, the balance, a cancellation, a registration.
+
+The reading is per sentence, so that a question about the balance ("Hoeveel
+dagen hebben wij nog voor procesbegeleiding?") is not taken for a request
+just because it names days and a kind, and polite filler around it ("Beste
+team,", "Alvast bedankt") carries no weight. A cancellation under a
+condition ("mocht het niet doorgaan, dan annuleren wij") or with a negation
+("niet annuleren") does not count: cancelling is the one reading that acts
+on something existing, so it must be said plainly.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from bot.understanding.text import fold, negated, normalise, sentence_spans
+
+
+class Intent(StrEnum):
+    request = "request"  # support days
+    balance = "balance"  # how many days are left
+    cancel = "cancel"  # withdraw a request or a registration
+    register = "register"  # sign up for a theme meeting
+    unknown = "unknown"
+
+
+_CANCEL = re.compile(
+    r"\bannul(?:eer|eren|eert|eerd|ering)\w*|\bgeannuleerd\b|\bintrekken\b|\bingetrokken\b"
+    r"|\btrek(?:ken|t)?\b(?:\s+[\w-]+){1,6}?\s+in\b(?=\s*(?:[.,;:!?]|$))"
+    r"|\bzie[nt]?\b(?:\s+\w+){0,4}?\s+af\b(?=\s*(?:[.,;:!?]|$|van\b))|\bafzien\b"
+    r"|\bafzeggen\b|\bzeg(?:gen|t)?\b(?:\s+\w+){1,5}?\s+af\b"
+    r"|\bgaat\s+niet\s+door\b|\bkan\s+niet\s+doorgaan\b|\bkunnen\s+niet\s+doorgaan\b"
+    r"|\bafmeld\w*|\bmeld(?:en|t)?\s+(?:me|mij|ons|\w+)\s+(?:\w+\s+){0,3}?af\b"
+    r"|\bniet\s+meer\s+nodig\b|\bhoeft\s+niet\s+meer\b"
+    r"|\bcancel\w*|\bwithdraw\w*|\bcall\s+(?:it\s+)?off\b|\bno\s+longer\s+(?:need|required)\w*"
+    r"|\bunregister\w*|\bderegister\w*"
+)
+# These phrases carry their own negation; the negation check must not undo them.
+_NEGATION_INSIDE = re.compile(r"niet|no\s+longer")
+_CONDITION = re.compile(
+    r"\b(?:als|indien|mocht|mochten|wanneer|zodra|if|in\s+case|should|unless|tenzij)\b"
+)
+
+_REGISTER = re.compile(
+    r"\baanmeld\w*|\bmeld(?:en|t)?\s+(?:me|mij|ons|\w+)\s+(?:\w+\s+){0,3}?aan\b"
+    r"|\binschrijv\w*|\bschrijf\w*\s+(?:me|mij|ons|\w+)\s+(?:\w+\s+){0,3}?in\b(?=\s*(?:[.,;:!?]|$|voor\b))"
+    r"|\bingeschreven\b|\bregist(?:er|reer|reren|ration|reren)\w*|\bsign\s+(?:me\s+|us\s+)?up\b"
+)
+
+_BALANCE = re.compile(
+    r"\bsaldo\b|\btegoed\b|\bdagensaldo\b|\bbalance\b|\bresterende\s+dagen\b|\bremaining\s+days\b"
+    r"|\bdays\s+(?:left|remaining)\b"
+    r"|\bhoeveel\b.{0,60}\b(?:nog|over|beschikbaar|resterend|resteren|openstaan|gebruikt|verbruikt|besteed)\b"
+    r"|\bhow\s+many\b.{0,60}\b(?:left|remaining|available|still|used)\b"
+    r"|\bhebben\s+(?:wij|we)\s+nog\b.{0,40}\b(?:over|beschikbaar|tegoed)\b"
+    r"|\bwhat(?:'s|\s+is)\s+(?:our|my|the)\s+balance\b"
+)
+# A request in words: a verb that asks for support outright ...
+_REQUEST_VERB = re.compile(
+    r"\baanvragen\b|\bvra(?:gen|ag)\b(?:\s+\w+){0,6}?\s+aan\b|\binplannen\b|\bboeken\b"
+    r"|\binzetten\b|\b(?:to|we|i)\s+request\b|\bbook(?:ing)?\b"
+)
+# ... or a wish together with what is wished for ("wij willen graag weten
+# wanneer ..." asks nothing of the team's days).
+_WISH = re.compile(
+    r"\bwill?en\b.{0,30}?\bgraag\b|\bzou(?:den)?\b.{0,30}?\bgraag\b|\bgraag\b|\bwould\s+like\b"
+    r"|\b(?:we|i)\s+need\b|\bplease\b|\bkunnen\s+(?:jullie|u|we|wij)\b|\b(?:could|can)\s+you\b"
+)
+_SUPPORT_WORD = re.compile(
+    r"ondersteun|hulp|\bhelp|begeleid|advies|advis|support|advice|guidance|sessie|session|workshop"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class IntentReading:
+    intent: Intent
+    also: tuple[Intent, ...] = ()  # other wishes in the same message, e.g. the balance too
+
+
+def _cancel_meant(sentence: str, match: re.Match[str]) -> bool:
+    # The condition usually opens the sentence, a clause or two before the verb.
+    if _CONDITION.search(sentence[: match.start()]):
+        return False
+    if _NEGATION_INSIDE.search(match[0]):
+        return True
+    if re.search(r"\bno\s+need\s+to\s*$", sentence[max(0, match.start() - 20) : match.start()]):
+        return False
+    return not negated(sentence, match.start(), match.end())
+
+
+def read_intent(
+    text: str,
+    amounts: Sequence[tuple[int, int]] = (),
+    kinds: Sequence[tuple[int, int]] = (),
+) -> IntentReading:
+    """What `text` wants.
+
+    `amounts` and `kinds` are the spans where an amount of days or a kind of
+    support was found. An amount, or a wish in words ("willen graag",
+    "aanvragen", "would like"), outside a balance question makes a request;
+    a kind alone only makes a request when nothing else is asked ("Hoeveel
+    dagen hebben wij nog? We overwegen procesbegeleiding." asks the balance).
+
+    Precedence: a cancellation, a registration, a request, a balance
+    question, a request named by its kind alone. Whatever else the message
+    wants is in `also`.
+    """
+    text = normalise(text)
+    folded = fold(text)
+    seen: set[Intent] = set()
+    kind_only = False
+    for start, end in sentence_spans(folded):
+        sentence = folded[start:end]
+        cancels = [m for m in _CANCEL.finditer(sentence) if _cancel_meant(sentence, m)]
+        registers = [
+            m for m in _REGISTER.finditer(sentence) if not negated(sentence, m.start(), m.end())
+        ]
+        if cancels:
+            seen.add(Intent.cancel)
+        if registers:
+            seen.add(Intent.register)
+        if _BALANCE.search(sentence):
+            # Days and kinds named inside a balance question belong to the question.
+            seen.add(Intent.balance)
+            continue
+        if cancels or registers:
+            continue  # "meld mij aan voor ... (een middag)": the middag is the meeting's
+        asks = _REQUEST_VERB.search(sentence) or (
+            _WISH.search(sentence) and _SUPPORT_WORD.search(sentence)
+        )
+        if asks or any(start <= s < end for s, _ in amounts):
+            seen.add(Intent.request)
+        elif any(start <= s < end for s, _ in kinds):
+            kind_only = True
+    order = [Intent.cancel, Intent.register, Intent.request, Intent.balance]
+    found = [intent for intent in order if intent in seen]
+    if kind_only and Intent.request not in seen:
+        found.append(Intent.request)
+    if not found:
+        return IntentReading(Intent.unknown)
+    return IntentReading(found[0], tuple(found[1:]))
