@@ -193,3 +193,15 @@ def test_the_team_sees_waiting_requests_under_mijn_and_a_critical_friend_cannot_
     refusal = slack.api.wait_for("chat.postMessage")[0].args
     assert refusal["channel"] == CRITICAL_FRIEND and "eigen regio" in refusal["text"]
     slack.until_status("STO-2026-0001", "submitted")
+
+
+def test_request_text_fills_the_modal_in(slack: SlackHarness) -> None:
+    slack.command("aanvragen twee dagdelen procesbegeleiding in maart", ZEELAND_CONTACT)
+    view = slack.api.wait_for("views.open")[0].args["view"]
+    blocks = {b["block_id"]: b["element"] for b in view["blocks"] if b.get("type") == "input"}
+    assert blocks["days"]["initial_value"] == "1"
+    assert blocks["kind"]["initial_option"]["value"] == "process"
+    assert (blocks["from"]["initial_date"], blocks["to"]["initial_date"]) == (
+        "2027-03-01",
+        "2027-03-31",
+    )

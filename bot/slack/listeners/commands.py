@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import date
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.render import number
 from bot.slack import blocks
 from bot.slack.deps import SlackDeps
 from bot.slack.identity import who
 from bot.slack.listeners.common import domain_message
+from bot.understanding import understand
 from models import ledger, quota
 from models import requests as rq
 from models.errors import DomainError
 from models.people import Person
 from models.periods import period_on
+from models.quantity import from_units
 from models.regions import get_region
 from models.types import AllowanceKind, RequestStatus
 
@@ -97,8 +101,25 @@ async def request(
     if not regions:
         await respond(text=deps.t("errors.not_allowed", lang, action="request", region="-"))
         return
-    view = blocks.request_modal(deps, lang, regions, available)
+    view = blocks.request_modal(deps, lang, regions, available, prefill(rest, today, lang))
     await client.views_open(trigger_id=command["trigger_id"], view=view)
+
+
+def prefill(text: str, today: date, language: str) -> dict[str, str]:
+    """`/sto aanvragen twee dagdelen procesbegeleiding in maart` fills the form in."""
+    if not text.strip():
+        return {}
+    found = understand(text, today)
+    values: dict[str, str] = {"theme": found.theme}
+    if found.half_days is not None:
+        values["days"] = number(from_units(found.half_days, AllowanceKind.support_days), language)
+    if found.kind is not None:
+        values["kind"] = found.kind.value
+    if found.preferred_from is not None:
+        values["from"] = found.preferred_from.isoformat()
+    if found.preferred_to is not None:
+        values["to"] = found.preferred_to.isoformat()
+    return values
 
 
 async def mine(
