@@ -77,6 +77,11 @@ class Settings(BaseSettings):
         default="ondersteuning@localhost", validation_alias=AliasChoices("STO_MAIL_FROM")
     )
 
+    mail_trust_from: bool = Field(
+        default=False, validation_alias=AliasChoices("STO_MAIL_TRUST_FROM")
+    )
+    mail_authserv_id: str | None = _env("STO_MAIL_AUTHSERV_ID")
+
     imap_host: str | None = _env("STO_IMAP_HOST")
     imap_port: Port | None = _env("STO_IMAP_PORT")
     imap_username: str | None = _env("STO_IMAP_USERNAME")

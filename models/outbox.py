@@ -14,6 +14,7 @@ Channels:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -81,9 +82,17 @@ def to_contact(
     context: dict[str, Any],
     subject: tuple[str, int] | None = None,
     due_at: datetime | None = None,
+    reply: Mapping[str, Any] | None = None,
 ) -> Notification:
-    """A message to a contact, in Slack when we know their Slack id, else by mail."""
-    if contact.slack_user_id:
+    """A message to a contact, in Slack when we know their Slack id, else by mail.
+
+    `reply` (the headers of a mail we answer) makes it a mail in that thread:
+    whoever writes by mail gets the answer where they asked.
+    """
+    if reply is not None:
+        channel, recipient = OutboxChannel.email, contact.email
+        context = {**context, **reply}
+    elif contact.slack_user_id:
         channel, recipient = OutboxChannel.slack, contact.slack_user_id
     else:
         channel, recipient = OutboxChannel.email, contact.email

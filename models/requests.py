@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import zoneinfo
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -105,8 +106,18 @@ def _next_ref(session: Session, year: int) -> str:
     return f"STO-{year}-{number:04d}"
 
 
-def submit(session: Session, new: NewRequest, by: Actor, now: datetime) -> SupportRequest:
-    """Record a request and reserve its days, or refuse with what is left."""
+def submit(
+    session: Session,
+    new: NewRequest,
+    by: Actor,
+    now: datetime,
+    *,
+    reply: Mapping[str, Any] | None = None,
+) -> SupportRequest:
+    """Record a request and reserve its days, or refuse with what is left.
+
+    `reply`: the mail this answers (its thread headers), when it came by mail.
+    """
     region = get_region(session, new.region)
     today = region_today(region, now)
     kind = _validate(new, today)
@@ -141,7 +152,7 @@ def submit(session: Session, new: NewRequest, by: Actor, now: datetime) -> Suppo
     assert request.id is not None
     ledger.reserve(session, allowance.id, new.half_days, request.id, by, now)
     event = _event(session, request, None, S.submitted, by, now)
-    _announce(session, request, "submitted", f"request:{request.ref}:{event.id}", now)
+    _announce(session, request, "submitted", f"request:{request.ref}:{event.id}", now, reply)
     return request
 
 
@@ -182,7 +193,13 @@ def _event(
 
 
 def _announce(
-    session: Session, request: SupportRequest, what: str, key: str, now: datetime, **extra: Any
+    session: Session,
+    request: SupportRequest,
+    what: str,
+    key: str,
+    now: datetime,
+    reply: Mapping[str, Any] | None = None,
+    **extra: Any,
 ) -> None:
     """Tell the requester (Slack DM or mail) and refresh the team's view, in this transaction."""
     assert request.id is not None
@@ -210,6 +227,7 @@ def _announce(
                 now=now,
                 context=context,
                 subject=subject,
+                reply=reply,
             )
     outbox.enqueue(
         session,
@@ -241,14 +259,14 @@ def _finish(
     by: Actor,
     now: datetime,
     reason: str = "",
+    reply: Mapping[str, Any] | None = None,
 ) -> SupportRequest:
     request.status = target.value
     request.updated_at = now
     session.add(request)
     event = _event(session, request, current, target, by, now, reason)
-    _announce(
-        session, request, target.value, f"request:{request.ref}:{event.id}", now, reason=reason
-    )
+    key = f"request:{request.ref}:{event.id}"
+    _announce(session, request, target.value, key, now, reply, reason=reason)
     return request
 
 
@@ -279,12 +297,18 @@ def reject(session: Session, ref: str, by: Actor, now: datetime, *, reason: str)
 
 
 def cancel(
-    session: Session, ref: str, by: Actor, now: datetime, *, reason: str = ""
+    session: Session,
+    ref: str,
+    by: Actor,
+    now: datetime,
+    *,
+    reason: str = "",
+    reply: Mapping[str, Any] | None = None,
 ) -> SupportRequest:
     request, current = _begin(session, ref, S.cancelled)
     assert request.id is not None
     ledger.release(session, _allowance_id(session, request), request.id, by, now, reason=reason)
-    return _finish(session, request, current, S.cancelled, by, now, reason.strip())
+    return _finish(session, request, current, S.cancelled, by, now, reason.strip(), reply)
 
 
 def schedule(

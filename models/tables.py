@@ -261,3 +261,42 @@ class SlackPost(SQLModel, table=True):
     subject_id: int
     channel: str = Field(max_length=32)
     ts: str = Field(max_length=32)
+
+
+class MailThread(SQLModel, table=True):
+    """A conversation by mail: what a contact asked, and what we still need from them."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    contact_id: int | None = Field(default=None, foreign_key="contact.id", index=True)
+    region_id: int | None = Field(default=None, foreign_key="region.id")
+    request_id: int | None = Field(default=None, foreign_key="supportrequest.id")
+    state: str = Field(default="open", max_length=20)
+    draft: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    subject: str = Field(default="", max_length=1000)
+    pending_action: str = Field(default="", max_length=20)
+    code_hash: str = Field(default="", max_length=64)
+    code_expires_at: datetime | None = _instant(nullable=True)
+    created_at: datetime = _instant()
+    updated_at: datetime = _instant()
+
+
+class MailThreadMessage(SQLModel, table=True):
+    """Every Message-ID of a thread, ours and theirs, so a reply finds its thread."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    thread_id: int = Field(foreign_key="mailthread.id", index=True)
+    message_id: str = Field(sa_column=Column(String(500), unique=True, nullable=False))
+
+
+class FlaggedMail(SQLModel, table=True):
+    """A mail nobody could act on: kept for the team, never dropped."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    inbound_id: int = Field(foreign_key="inboundmessage.id", index=True)
+    sender: str = Field(default="", max_length=254)
+    subject: str = Field(default="", max_length=1000)
+    reason: str = Field(max_length=40)
+    excerpt: str = Field(default="", sa_type=Text)
+    created_at: datetime = _instant()
+    resolved_at: datetime | None = _instant(nullable=True)
+    resolved_by: str = Field(default="", max_length=200)
