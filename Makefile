@@ -1,6 +1,7 @@
 # Two commands for a fresh machine with python3 and pip:
 #   make run    set up and start the assistant on its embedded default (SQLite)
 #   make test   set up and run every check: lint, types, tests on SQLite and PostgreSQL
+#               (installs Debian's Dovecot for the IMAP tests when it is missing)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -27,6 +28,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy .
 
 pytest: $(STAMP)
+	scripts/ensure-dovecot
 	$(BIN)/pytest
 
 bench: $(STAMP)

@@ -25,7 +25,7 @@ from models.clock import Clock, SystemClock
 from models.db import make_engine, transaction
 from models.schema import upgrade
 from models.tables import Region
-from scheduling.dispatcher import Dispatcher, Notifier
+from scheduling.dispatcher import Dispatcher
 
 log = logging.getLogger("sto")
 ENGINE_KEY = web.AppKey("engine", Engine)
@@ -76,11 +76,10 @@ async def run_async(settings: Settings, clock: Clock | None = None) -> None:
     log.info(say.render("process.database_ready", lang, url=url, seeded=seeded))
 
     web_app = build_app(engine)
-    notifiers: dict[str, Notifier] = {}
-    dispatcher = Dispatcher(engine, notifiers, clock)
+    dispatcher = Dispatcher(engine, {}, clock)
     socket = None
     if settings.slack_bot_token:
-        socket = _start_slack(settings, engine, clock, dispatcher, web_app, notifiers)
+        socket = _start_slack(settings, engine, clock, dispatcher, web_app)
         log.info(say.render("process.slack_on", lang, mode=str(settings.slack_mode)))
     else:
         log.info(say.render("process.slack_off", lang))
@@ -103,15 +102,65 @@ async def run_async(settings: Settings, clock: Clock | None = None) -> None:
         loop.add_signal_handler(sig, stop.set)
     if socket is not None:
         await socket.connect_async()
+    mail = await _start_mail(settings, engine, clock, dispatcher, stop)
+    log.info(say.render("process.mail", lang, **mail.describe(settings)))
     dispatching = asyncio.create_task(dispatcher.run_forever(stop, poll=None))
     await stop.wait()
     log.info(say.render("process.stopping", lang))
     scheduler.shutdown(wait=False)
+    await mail.close()
     await dispatching
     if socket is not None:
         await socket.close_async()
     await runner.cleanup()
     engine.dispose()
+
+
+class _Mail:
+    """The running mail channel: outbound notifier, built-in receiver, IMAP reader."""
+
+    def __init__(self, notifier: Any, receiver: Any, imap: asyncio.Task[None] | None) -> None:
+        self.notifier, self.receiver, self.imap = notifier, receiver, imap
+
+    def describe(self, settings: Settings) -> dict[str, Any]:
+        return {
+            "smtp": settings.smtp_host or "",
+            "outbox": str(settings.outbox_dir),
+            "receiver": f"{settings.inbound_smtp_host}:{self.receiver.port}"
+            if self.receiver
+            else "",
+            "imap": settings.imap_host or "",
+        }
+
+    async def close(self) -> None:
+        if self.receiver is not None:
+            await self.receiver.close()
+        if self.imap is not None:
+            await self.imap
+        await self.notifier.close()
+
+
+async def _start_mail(
+    settings: Settings,
+    engine: Engine,
+    clock: Clock,
+    dispatcher: Dispatcher,
+    stop: asyncio.Event,
+) -> _Mail:
+    from bot.mail.imap import ImapConfig, run_imap
+    from bot.mail.inbound import Inbound, MailDeps
+    from bot.mail.notifier import MailNotifier
+    from bot.mail.receiver import start_from_settings
+
+    # aiosmtpd sets its logger to INFO when imported: every SMTP command in our log.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
+    notifier = MailNotifier.from_settings(settings, clock=clock)
+    dispatcher.register("email", notifier)
+    inbound = Inbound(MailDeps(settings=settings, engine=engine, clock=clock, wake=dispatcher.wake))
+    receiver = await start_from_settings(settings, inbound.handle)
+    config = ImapConfig.from_settings(settings)
+    imap = asyncio.create_task(run_imap(config, inbound.handle, stop)) if config else None
+    return _Mail(notifier, receiver, imap)
 
 
 def _start_slack(
@@ -120,7 +169,6 @@ def _start_slack(
     clock: Clock,
     dispatcher: Dispatcher,
     web_app: web.Application,
-    notifiers: dict[str, Notifier],
 ) -> Any:
     from bot.slack.app import add_http_route, socket_handler
     from bot.slack.app import build_app as build_slack
@@ -130,8 +178,8 @@ def _start_slack(
     deps = SlackDeps(settings=settings, engine=engine, clock=clock, wake=dispatcher.wake)
     app = build_slack(deps)
     notifier = SlackNotifier(deps, app.client)
-    notifiers["slack"] = notifier
-    notifiers["team"] = notifier
+    dispatcher.register("slack", notifier)
+    dispatcher.register("team", notifier)
     if settings.slack_mode is SlackMode.socket:
         assert settings.slack_app_token
         return socket_handler(app, settings.slack_app_token)

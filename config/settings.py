@@ -130,6 +130,12 @@ class Settings(BaseSettings):
             problems.append(("SLACK_SIGNING_SECRET", None, "slack_http"))
         if slack and mode is SlackMode.socket and not self.slack_app_token:
             problems.append(("SLACK_APP_TOKEN", None, "slack_socket"))
+        for name, value in (
+            ("STO_IMAP_USERNAME", self.imap_username),
+            ("STO_IMAP_PASSWORD", self.imap_password),
+        ):
+            if self.imap_host and not value:
+                problems.append((name, None, "imap"))
         return problems
 
     @property

@@ -79,6 +79,10 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
 
+    def register(self, channel: str, notifier: Notifier) -> None:
+        """Channels start after the dispatcher exists; rows for them wait until they do."""
+        self.notifiers[channel] = notifier
+
     def wake(self) -> None:
         """Safe from any thread (APScheduler runs plain jobs in a worker thread)."""
         loop = self._loop

@@ -1,0 +1,1 @@
+"""The email channel: outbound mail (compose, calendar, outbound, notifier) and inbound mail."""

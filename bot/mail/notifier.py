@@ -1,0 +1,132 @@
+"""The dispatcher's notifier for channel "email": one outbox row becomes one mail.
+
+The row's template names the mail (`templates/<lang>/mail/<template>.txt|.html`
+and the subject `mail.subject_<template>`), its context fills it, its dedupe
+key fixes the Message-ID. Notifications about a request list the request's
+thread id in References, so a mail client keeps them together, and a reply
+carries the reference back. A scheduled request carries an invitation for
+its days; a cancelled one that had days carries the cancellation of that
+invitation (same UID, higher SEQUENCE).
+
+Context keys beyond what every request notification has (all optional):
+`dates` (ISO days; for request_scheduled they are otherwise read from
+`reason`), `sequence` (the invitation's SEQUENCE; otherwise the outbox row
+id, which grows with every later notification), `name` (the reader's name),
+`in_reply_to` / `references` (thread under a mail the person sent; such a
+mail is an answer: `Auto-Submitted: auto-replied`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+
+from bot.mail.calendar import Invite, Person, invite_uid
+from bot.mail.compose import Composer, MissingTemplate, Outgoing, Thread
+from bot.mail.headers import InvalidAddress, one_line
+from bot.mail.outbound import Mailer, build_mailer
+from bot.render import Renderer, default_renderer
+from config.settings import Settings
+from models.clock import Clock, SystemClock
+from scheduling.dispatcher import Message, PermanentFailure
+
+log = logging.getLogger("sto.mail")
+# Templates whose mail carries an invitation: True when it is a cancellation.
+INVITATIONS = {"request_scheduled": False, "request_cancelled": True}
+
+
+def days_of(template: str, context: Mapping[str, Any]) -> list[date]:
+    """The days a notification is about: `dates`, or the ISO list a scheduling gives as reason."""
+    raw: Any = context.get("dates")
+    if raw is None and template == "request_scheduled":
+        raw = str(context.get("reason", "")).split(",")
+    if isinstance(raw, str):
+        raw = raw.split(",")
+    days: list[date] = []
+    for item in raw or ():
+        if isinstance(item, date):
+            days.append(item)
+            continue
+        try:
+            days.append(date.fromisoformat(str(item).strip()))
+        except ValueError:
+            log.warning("not a day in a %s notification: %r", template, item)
+            return []
+    return sorted(set(days))
+
+
+class MailNotifier:
+    def __init__(self, mailer: Mailer, composer: Composer, clock: Clock | None = None) -> None:
+        self.mailer = mailer
+        self.composer = composer
+        self.clock = clock or SystemClock()
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        renderer: Renderer | None = None,
+        clock: Clock | None = None,
+        mailer: Mailer | None = None,
+    ) -> MailNotifier:
+        """SMTP when STO_SMTP_HOST is set, else .eml files under var/outbox."""
+        composer = Composer(renderer or default_renderer(), settings.mail_from)
+        return cls(mailer or build_mailer(settings), composer, clock)
+
+    async def deliver(self, message: Message) -> None:
+        try:
+            outgoing = self.outgoing(message)
+            mail = self.composer.mail(outgoing, now=self.clock.now())
+        except InvalidAddress as exc:
+            raise PermanentFailure(f"not a mail address: {message.recipient!r}") from exc
+        except MissingTemplate as exc:
+            raise PermanentFailure(f"no mail template {exc}") from exc
+        await self.mailer.send(mail)
+
+    async def close(self) -> None:
+        await self.mailer.close()
+
+    def outgoing(self, message: Message) -> Outgoing:
+        """What to compose for one outbox row (no I/O)."""
+        context = dict(message.context)
+        days = days_of(message.template, context)
+        context["dates"] = days
+        ref = str(context.get("ref", ""))
+        root = self.composer.thread_id(ref) if ref else None
+        extra = context.get("references", ())
+        references = (extra,) if isinstance(extra, str) else tuple(str(r) for r in extra)
+        thread = Thread(
+            in_reply_to=str(context.get("in_reply_to", "")),
+            references=(*((root,) if root else ()), *references),
+        )
+        return Outgoing(
+            template=message.template,
+            language=message.language,
+            context=context,
+            to=message.recipient,
+            to_name=str(context.get("name", "")),
+            key=message.key,
+            answer=bool(thread.in_reply_to),  # an answer to a person's mail, not a notification
+            thread=thread,
+            invite=self._invite(message, context, days),
+        )
+
+    def _invite(self, message: Message, context: dict[str, Any], days: list[date]) -> Invite | None:
+        cancel = INVITATIONS.get(message.template)
+        if cancel is None or not days:
+            return None
+        subject = str(context.get("ref") or f"{message.subject_type}:{message.subject_id}")
+        lang = message.language
+        sender = self.composer.sender
+        return Invite(
+            uid=invite_uid(f"{message.subject_type or 'request'}:{subject}", self.composer.domain),
+            sequence=int(context.get("sequence", message.id)),
+            summary=self.composer.phrase("invite_summary", lang, context),
+            description=self.composer.phrase("invite_description", lang, context),
+            organizer=Person(sender, one_line(self.composer.phrase("from_name", lang, {}))),
+            attendee=Person(message.recipient, str(context.get("name", ""))),
+            days=tuple(days),
+            cancel=cancel,
+        )

@@ -1,0 +1,335 @@
+"""Mail in, answers out: the inbound pipeline against the domain, on both databases.
+
+Mails are built as mail clients send them (headers, threading, charsets);
+answers are the outbox rows the pipeline writes, checked by template,
+recipient and thread headers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from email.message import EmailMessage
+from email.utils import make_msgid
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+from sqlmodel import Session, col, func, select
+
+from bot.mail.headers import domain_of, message_id
+from bot.mail.inbound import Inbound, MailDeps
+from config.settings import Settings
+from models.clock import FixedClock
+from models.db import transaction
+from models.tables import (
+    Contact,
+    FlaggedMail,
+    InboundMessage,
+    Notification,
+    Region,
+    RegionContact,
+    SupportRequest,
+)
+from tests.conftest import NOW, RegionFactory
+
+ZEE = "zeger@zeeland-school.example"
+BOTH = "bea@twee-regios.example"
+
+
+@pytest.fixture
+def mailer(engine: Engine, make_region: RegionFactory) -> Iterator[Inbound]:
+    make_region("ZEELAND", days="4,5")
+    make_region("TWENTE", days="5")
+    with transaction(engine) as session:
+        regions = {r.code: r for r in session.exec(select(Region)).all()}
+        zee = Contact(email=ZEE, name="Zeger Zeeuw")
+        both = Contact(email=BOTH, name="Bea Beide")
+        session.add_all([zee, both])
+        session.flush()
+        for contact, codes in ((zee, ["ZEELAND"]), (both, ["ZEELAND", "TWENTE"])):
+            for code in codes:
+                region_id = regions[code].id
+                assert region_id is not None and contact.id is not None
+                session.add(RegionContact(region_id=region_id, contact_id=contact.id))
+    yield Inbound(MailDeps(settings=_settings(engine), engine=engine, clock=FixedClock(NOW)))
+
+
+def _settings(engine: Engine, **more: Any) -> Settings:
+    return Settings(
+        database_url=engine.url.render_as_string(hide_password=False),
+        mail_from="ondersteuning@sto.example",
+        mail_trust_from=more.pop("trust", True),
+        **more,
+    )
+
+
+def mail(
+    sender: str,
+    body: str,
+    subject: str = "Ondersteuning",
+    *,
+    reply_to: str | None = None,
+    references: list[str] | None = None,
+    headers: dict[str, str] | None = None,
+) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = f"Afzender <{sender}>"
+    msg["To"] = "ondersteuning@sto.example"
+    msg["Subject"] = subject
+    msg["Message-ID"] = make_msgid(domain="client.example")
+    msg["Date"] = "Mon, 30 Nov 2026 10:00:00 +0100"
+    if reply_to:
+        msg["In-Reply-To"] = reply_to
+        msg["References"] = " ".join([*(references or []), reply_to])
+    for name, value in (headers or {}).items():
+        msg[name] = value
+    msg.set_content(body)
+    return bytes(msg)
+
+
+def send(inbound: Inbound, raw: bytes) -> None:
+    assert asyncio.run(inbound.handle(raw)) is True
+
+
+def answers(engine: Engine) -> list[Notification]:
+    with Session(engine) as session:
+        query = select(Notification).where(Notification.channel == "email")
+        return list(session.exec(query.order_by(col(Notification.id))).all())
+
+
+def requests(engine: Engine) -> list[SupportRequest]:
+    with Session(engine) as session:
+        return list(session.exec(select(SupportRequest)).all())
+
+
+def our_id(row: Notification) -> str:
+    return message_id(row.dedupe_key, domain_of("ondersteuning@sto.example"))
+
+
+def test_a_dutch_request_is_booked_and_answered_in_its_thread(
+    mailer: Inbound, engine: Engine
+) -> None:
+    raw = mail(
+        ZEE,
+        "Beste team,\n\nWij willen graag 2 dagen procesbegeleiding voor het thema doorlopende "
+        "leerlijnen, bij voorkeur in maart.\n\nMet vriendelijke groet,\nZeger",
+    )
+    send(mailer, raw)
+    send(mailer, raw)  # delivered twice: acts once
+    booked = requests(engine)
+    assert len(booked) == 1
+    request = booked[0]
+    assert (request.half_days, request.kind, request.channel) == (4, "process", "email")
+    assert (str(request.preferred_from), str(request.preferred_to)) == ("2027-03-01", "2027-03-31")
+    [answer] = answers(engine)
+    assert (answer.template, answer.recipient) == ("request_submitted", ZEE)
+    assert answer.context["in_reply_to"].endswith("@client.example>")
+
+
+def test_what_is_missing_is_asked_and_the_reply_completes_it(
+    mailer: Inbound, engine: Engine
+) -> None:
+    send(mailer, mail(ZEE, "Wij willen graag 2 dagen ondersteuning in maart."))
+    [ask] = answers(engine)
+    assert ask.template == "mail_ask_missing" and ask.context["missing"] == ["kind"]
+    assert requests(engine) == []
+    # The reply threads on our answer's Message-ID, as a mail client does.
+    send(mailer, mail(ZEE, "Procesbegeleiding graag.", "Re: Ondersteuning", reply_to=our_id(ask)))
+    [request] = requests(engine)
+    assert (request.half_days, request.kind) == (4, "process")
+
+
+def test_a_contact_of_two_regions_is_asked_which(mailer: Inbound, engine: Engine) -> None:
+    send(mailer, mail(BOTH, "Graag 1 dag strategisch advies in april."))
+    [ask] = answers(engine)
+    assert ask.template == "mail_ask_region"
+    assert [code for code, _ in ask.context["regions"]] == ["TWENTE", "ZEELAND"]
+    send(mailer, mail(BOTH, "Voor Twente.", "Re: x", reply_to=our_id(ask)))
+    [request] = requests(engine)
+    with Session(engine) as session:
+        region = session.get(Region, request.region_id)
+    assert region is not None and region.code == "TWENTE"
+
+
+def test_balance_question(mailer: Inbound, engine: Engine) -> None:
+    send(mailer, mail(ZEE, "Hoeveel dagen hebben wij nog?"))
+    [answer] = answers(engine)
+    assert answer.template == "mail_balance"
+    days = [x for x in answer.context["lines"] if x["kind"] == "support_days"]
+    assert days == [
+        {
+            "region": "ZEELAND",
+            "name": "Zeeland",
+            "kind": "support_days",
+            "granted": 4.5,
+            "reserved": 0,
+            "used": 0,
+            "available": 4.5,
+        }
+    ]
+
+
+def test_more_than_available_is_refused_with_what_is_left(mailer: Inbound, engine: Engine) -> None:
+    send(mailer, mail(ZEE, "Wij willen graag 5 dagen procesbegeleiding."))
+    [answer] = answers(engine)
+    assert answer.template == "mail_refused"
+    assert answer.context["error"] == "insufficient_balance"
+    assert answer.context["params"]["available"] == 4.5
+    assert requests(engine) == []
+
+
+def test_cancel_by_replying_to_the_confirmation(mailer: Inbound, engine: Engine) -> None:
+    send(mailer, mail(ZEE, "Graag 1 dag inhoudelijk advies."))
+    [submitted] = answers(engine)
+    send(mailer, mail(ZEE, "Wij willen deze aanvraag graag annuleren.", reply_to=our_id(submitted)))
+    [request] = requests(engine)
+    assert request.status == "cancelled"
+    assert [a.template for a in answers(engine)] == ["request_submitted", "request_cancelled"]
+
+
+def test_without_trust_a_code_must_come_back(engine: Engine, make_region: RegionFactory) -> None:
+    make_region("ZEELAND", days="5")
+    with transaction(engine) as session:
+        contact = Contact(email=ZEE, name="Zeger")
+        session.add(contact)
+        session.flush()
+        region = session.exec(select(Region)).one()
+        assert region.id is not None and contact.id is not None
+        session.add(RegionContact(region_id=region.id, contact_id=contact.id))
+    inbound = Inbound(
+        MailDeps(settings=_settings(engine, trust=False), engine=engine, clock=FixedClock(NOW))
+    )
+    send(inbound, mail(ZEE, "Graag 1 dag procesbegeleiding."))
+    [ask] = answers(engine)
+    assert ask.template == "mail_confirm_code" and ask.recipient == ZEE
+    assert requests(engine) == []
+    code = str(ask.context["code"])
+    wrong = "000000" if code != "000000" else "111111"
+    send(inbound, mail(ZEE, f"Hierbij de code: {wrong}", reply_to=our_id(ask)))
+    assert requests(engine) == []
+    assert answers(engine)[-1].template == "mail_code_invalid"
+    send(inbound, mail(ZEE, f"Hierbij de code: {code}", reply_to=our_id(ask)))
+    assert len(requests(engine)) == 1
+
+
+def test_dmarc_pass_at_our_own_server_acts_at_once(
+    engine: Engine, make_region: RegionFactory
+) -> None:
+    make_region("ZEELAND", days="5")
+    with transaction(engine) as session:
+        contact = Contact(email=ZEE, name="Zeger")
+        session.add(contact)
+        session.flush()
+        region = session.exec(select(Region)).one()
+        assert region.id is not None and contact.id is not None
+        session.add(RegionContact(region_id=region.id, contact_id=contact.id))
+    settings = _settings(engine, trust=False, mail_authserv_id="mx.sto.example")
+    inbound = Inbound(MailDeps(settings=settings, engine=engine, clock=FixedClock(NOW)))
+    forged = {"Authentication-Results": "mx.attacker.example; dmarc=pass header.from=x"}
+    send(inbound, mail(ZEE, "Graag 1 dag procesbegeleiding.", headers=forged))
+    assert requests(engine) == []
+    ours = {"Authentication-Results": "mx.sto.example; spf=pass; dkim=pass; dmarc=pass"}
+    send(inbound, mail(ZEE, "Graag 1 dag procesbegeleiding.", headers=ours))
+    assert len(requests(engine)) == 1
+
+
+def test_unknown_senders_get_one_polite_answer_and_are_not_stored(
+    mailer: Inbound, engine: Engine
+) -> None:
+    for _ in range(7):
+        send(mailer, mail("wie@elders.example", "Hoeveel dagen hebben wij nog?"))
+    sent = answers(engine)
+    assert {a.template for a in sent} == {"mail_unknown_sender"}
+    assert len(sent) == 5  # never more than a few answers per sender per hour
+    with Session(engine) as session:
+        senders = session.exec(select(InboundMessage.sender)).all()
+    assert set(senders) == {""}
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Auto-Submitted": "auto-replied"},
+        {"X-Autoreply": "yes"},
+        {"List-Id": "<techniek.lists.example>"},
+        {"Precedence": "bulk"},
+    ],
+)
+def test_auto_replies_and_list_mail_are_never_answered(
+    mailer: Inbound, engine: Engine, headers: dict[str, str]
+) -> None:
+    send(mailer, mail(ZEE, "Graag 1 dag procesbegeleiding.", headers=headers))
+    assert answers(engine) == [] and requests(engine) == []
+    with Session(engine) as session:
+        assert session.exec(select(func.count()).select_from(InboundMessage)).one() == 1
+
+
+def test_an_outlook_out_of_office_without_auto_submitted_is_not_answered(
+    mailer: Inbound, engine: Engine
+) -> None:
+    send(mailer, mail(ZEE, "Ik ben afwezig tot en met 4 januari.", "Automatisch antwoord: x"))
+    assert answers(engine) == []
+
+
+def test_what_nobody_understands_is_flagged_for_the_team(mailer: Inbound, engine: Engine) -> None:
+    send(mailer, mail(ZEE, "Kunnen jullie de presentatie van vorige week nog eens sturen?"))
+    [answer] = answers(engine)
+    assert answer.template == "mail_flagged"
+    with Session(engine) as session:
+        [flag] = session.exec(select(FlaggedMail)).all()
+    assert (flag.reason, flag.sender) == ("not_understood", ZEE)
+    assert "presentatie" in flag.excerpt
+
+
+def test_concurrent_bookings_by_mail_never_overdraw(mailer: Inbound, engine: Engine) -> None:
+    raws = [mail(ZEE, "Graag 1 dag procesbegeleiding.") for _ in range(8)]
+    barrier = threading.Barrier(len(raws))
+
+    def go(raw: bytes) -> None:
+        barrier.wait()
+        send(mailer, raw)
+
+    workers = [threading.Thread(target=go, args=(raw,)) for raw in raws]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    booked = requests(engine)
+    assert sum(r.half_days for r in booked) == 8  # 4,5 days fit four whole days
+    refused = [a for a in answers(engine) if a.template == "mail_refused"]
+    assert len(booked) == 4 and len(refused) == 4
+
+
+def test_a_mail_without_sender_is_kept_for_the_team(mailer: Inbound, engine: Engine) -> None:
+    raw = (
+        b"To: ondersteuning@sto.example\r\nSubject: ?\r\n"
+        b"Message-ID: <x1@c.example>\r\n\r\nHallo\r\n"
+    )
+    send(mailer, raw)
+    assert answers(engine) == []
+    with Session(engine) as session:
+        [flag] = session.exec(select(FlaggedMail)).all()
+    assert flag.reason == "no_sender"
+
+
+def test_flagged_mail_is_listed_and_resolved_from_the_cli(
+    mailer: Inbound,
+    engine: Engine,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.cli_helpers import Sto
+
+    send(mailer, mail(ZEE, "Kunnen jullie de presentatie nog eens sturen?", "Presentatie"))
+    sto = Sto(engine, capsys, monkeypatch, NOW)
+    listed = sto("mail", "list", "--json").json()
+    assert [(m["sender"], m["subject"], m["reason"]) for m in listed] == [
+        (ZEE, "Presentatie", "not_understood")
+    ]
+    table = sto("mail", "list")
+    assert "niet begrepen" in table.out and "1 e-mail wacht" in table.out
+    assert sto("mail", "resolve", str(listed[0]["id"])).code == 0
+    assert sto("mail", "list", "--json").json() == []
+    assert sto("mail", "resolve", "999").code == 1
