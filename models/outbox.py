@@ -214,3 +214,15 @@ def mark_failed(
         row.status = N.pending.value
         row.due_at = retry_at
     session.add(row)
+
+
+def failed(session: Session, limit: int = 200) -> list[Notification]:
+    """What could not be delivered for good, newest first, for the team to follow up."""
+    return list(
+        session.exec(
+            select(Notification)
+            .where(Notification.status == N.failed.value)
+            .order_by(col(Notification.id).desc())
+            .limit(limit)
+        ).all()
+    )

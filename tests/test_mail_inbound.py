@@ -333,3 +333,22 @@ def test_flagged_mail_is_listed_and_resolved_from_the_cli(
     assert sto("mail", "resolve", str(listed[0]["id"])).code == 0
     assert sto("mail", "list", "--json").json() == []
     assert sto("mail", "resolve", "999").code == 1
+
+
+def test_mail_that_failed_for_good_is_shown_to_the_team(
+    mailer: Inbound,
+    engine: Engine,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.cli_helpers import Sto
+
+    send(mailer, mail(ZEE, "Hoeveel dagen hebben wij nog?"))
+    with transaction(engine) as session:
+        [row] = session.exec(select(Notification)).all()
+        row.status, row.last_error = "failed", "permanent: 550 5.1.1 user unknown"
+        session.add(row)
+    sto = Sto(engine, capsys, monkeypatch, NOW)
+    [failed] = sto("mail", "failed", "--json").json()
+    assert (failed["recipient"], failed["template"]) == (ZEE, "mail_balance")
+    assert "550" in sto("mail", "failed").out

@@ -8,7 +8,7 @@ import typer
 
 from bot.cli.context import ctx_of, h
 from bot.cli.output import table, to_json
-from models import mailbox
+from models import mailbox, outbox
 from models.db import reading, transaction
 
 app = typer.Typer(no_args_is_help=True)
@@ -65,3 +65,38 @@ def resolve(ctx: typer.Context, flag_id: Annotated[int, typer.Argument()]) -> No
     if row is None:
         cli.fail("cli.mail_unknown", id=flag_id)
     cli.out.print(cli.t("cli.mail_resolved", id=flag_id), markup=False)
+
+
+@app.command("failed", help=h("mail_failed"))
+def failed(
+    ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json", help=h("json"))] = False
+) -> None:
+    """Messages that could not be delivered for good (5xx, unknown address), newest first."""
+    cli = ctx_of(ctx)
+    with reading(cli.engine) as session:
+        rows = [
+            {
+                "id": n.id,
+                "created_at": n.created_at,
+                "channel": n.channel,
+                "recipient": n.recipient,
+                "template": n.template,
+                "ref": n.context.get("ref", ""),
+                "attempts": n.attempts,
+                "error": n.last_error,
+            }
+            for n in outbox.failed(session)
+        ]
+    if as_json:
+        cli.write(to_json(rows))
+        return
+    t = table([cli.t(f"cli.failed_header_{k}") for k in ("when", "to", "about", "error")])
+    for row in rows:
+        t.add_row(
+            cli.t("cli.mail_when", at=row["created_at"], tz=cli.settings.timezone),
+            row["recipient"],
+            row["ref"] or row["template"],
+            row["error"][:80],
+        )
+    cli.out.print(t)
+    cli.out.print(cli.t("cli.failed_count", count=len(rows)), markup=False)
