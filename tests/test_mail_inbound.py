@@ -352,3 +352,14 @@ def test_mail_that_failed_for_good_is_shown_to_the_team(
     [failed] = sto("mail", "failed", "--json").json()
     assert (failed["recipient"], failed["template"]) == (ZEE, "mail_balance")
     assert "550" in sto("mail", "failed").out
+
+
+def test_a_reply_in_someone_elses_thread_does_not_take_it_over(
+    mailer: Inbound, engine: Engine
+) -> None:
+    send(mailer, mail(ZEE, "Wij willen graag 2 dagen ondersteuning in maart."))
+    [ask] = answers(engine)
+    # A colleague answers the question meant for Zeger: that is a new conversation.
+    send(mailer, mail(BOTH, "Procesbegeleiding graag.", "Re: Ondersteuning", reply_to=our_id(ask)))
+    assert requests(engine) == []
+    assert answers(engine)[-1].recipient == BOTH

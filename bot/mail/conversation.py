@@ -102,6 +102,8 @@ class Conversation:
         thread = mailbox.find_thread(
             self.session, [*self.mail.in_reply_to, *self.mail.references], self.mail.reference
         )
+        if thread is not None and thread.contact_id != contact.id:
+            thread = None  # someone else's conversation (a forward, a colleague): start our own
         if thread is None:
             thread = mailbox.open_thread(
                 self.session, contact.id, self.mail.subject, self.mail.message_id, self.now
