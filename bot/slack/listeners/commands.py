@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -24,31 +25,30 @@ from models.quantity import from_units
 from models.regions import get_region
 from models.types import AllowanceKind, RequestStatus
 
-Handler = Callable[
-    [SlackDeps, AsyncWebClient, Person, dict[str, Any], str, AsyncRespond], Awaitable[None]
-]
+
+@dataclass(frozen=True)
+class Invocation:
+    """One `/sto …` from one person: what every subcommand gets."""
+
+    deps: SlackDeps
+    client: AsyncWebClient
+    person: Person
+    command: dict[str, Any]
+    rest: str  # the words after the subcommand
+    respond: AsyncRespond
 
 
-async def show_help(
-    deps: SlackDeps,
-    client: AsyncWebClient,
-    person: Person,
-    command: dict[str, Any],
-    rest: str,
-    respond: AsyncRespond,
-) -> None:
+Handler = Callable[[Invocation], Awaitable[None]]
+
+
+async def show_help(call: Invocation) -> None:
+    deps, person, respond = call.deps, call.person, call.respond
     await respond(text=deps.t("slack.help", person.language, is_team=person.is_team))
 
 
-async def balance(
-    deps: SlackDeps,
-    client: AsyncWebClient,
-    person: Person,
-    command: dict[str, Any],
-    rest: str,
-    respond: AsyncRespond,
-) -> None:
-    asked = rest.strip()
+async def balance(call: Invocation) -> None:
+    deps, person, respond = call.deps, call.person, call.respond
+    asked = call.rest.strip()
     lang = person.language
     today = deps.today()
 
@@ -76,14 +76,8 @@ async def balance(
     await respond(text=deps.t("slack.balance_header", lang, period=period_code), blocks=result)
 
 
-async def request(
-    deps: SlackDeps,
-    client: AsyncWebClient,
-    person: Person,
-    command: dict[str, Any],
-    rest: str,
-    respond: AsyncRespond,
-) -> None:
+async def request(call: Invocation) -> None:
+    deps, person, respond = call.deps, call.person, call.respond
     lang = person.language
     today = deps.today()
 
@@ -101,8 +95,8 @@ async def request(
     if not regions:
         await respond(text=deps.t("errors.not_allowed", lang, action="request", region="-"))
         return
-    view = blocks.request_modal(deps, lang, regions, available, prefill(rest, today, lang))
-    await client.views_open(trigger_id=command["trigger_id"], view=view)
+    view = blocks.request_modal(deps, lang, regions, available, prefill(call.rest, today, lang))
+    await call.client.views_open(trigger_id=call.command["trigger_id"], view=view)
 
 
 def prefill(text: str, today: date, language: str) -> dict[str, str]:
@@ -122,14 +116,9 @@ def prefill(text: str, today: date, language: str) -> dict[str, str]:
     return values
 
 
-async def mine(
-    deps: SlackDeps,
-    client: AsyncWebClient,
-    person: Person,
-    command: dict[str, Any],
-    rest: str,
-    respond: AsyncRespond,
-) -> None:
+async def mine(call: Invocation) -> None:
+    deps, person, respond = call.deps, call.person, call.respond
+
     def read(session: Any) -> list[dict[str, Any]]:
         if person.kind == "contact":
             found = rq.open_requests(session, region_codes=person.region_codes)
@@ -170,6 +159,6 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             await respond(text=deps.t("slack.unknown_user", deps.settings.language.value))
             return
         try:
-            await handler(deps, client, person, command, rest, respond)
+            await handler(Invocation(deps, client, person, command, rest, respond))
         except DomainError as error:
             await respond(text=domain_message(deps, person.language, error))
