@@ -13,6 +13,7 @@ import shutil
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy import Engine, text
@@ -26,6 +27,9 @@ from models.db import make_engine, normalise_url, transaction
 from models.schema import upgrade
 from models.tables import Period, Region
 from models.types import AllowanceKind, Channel
+
+if TYPE_CHECKING:  # tests.slack_harness imports this module: imported lazily in `slack`
+    from tests.slack_harness import SlackHarness
 
 POSTGRES_URL = os.environ.get(
     "STO_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -137,6 +141,16 @@ def make_region(engine: Engine) -> RegionFactory:
             return region
 
     return factory
+
+
+@pytest.fixture
+def slack(engine: Engine, make_region: RegionFactory) -> Iterator[SlackHarness]:
+    """Our Slack app in HTTP mode against the fake Slack, with ZEELAND, TWENTE and people."""
+    from tests.slack_harness import populate, running
+
+    populate(engine, make_region)
+    with running(engine) as harness:
+        yield harness
 
 
 def ensure_periods(session: Session) -> list[Period]:

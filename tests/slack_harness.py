@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +28,7 @@ from models.clock import FixedClock
 from models.db import transaction
 from models.tables import Contact, Region, RegionContact, Supporter, SupportRequest
 from scheduling.dispatcher import Dispatcher
-from tests.conftest import NOW
+from tests.conftest import NOW, RegionFactory
 from tests.slack_fake import (
     SIGNING_SECRET,
     FakeSlackApi,
@@ -35,6 +37,9 @@ from tests.slack_fake import (
     interaction_body,
     post_signed,
     slash_command_body,
+    state_date,
+    state_select,
+    state_text,
     view_submission,
 )
 
@@ -73,6 +78,33 @@ def people(engine: Engine) -> None:
             session.add(RegionContact(region_id=found.id, contact_id=contact.id))
 
 
+def populate(engine: Engine, make_region: RegionFactory) -> None:
+    """The regions the Slack tests use (ZEELAND 4,5 days, TWENTE 5) and their people."""
+    make_region("ZEELAND", days="4,5")
+    make_region("TWENTE", days="5")
+    people(engine)
+
+
+def request_form(
+    days: str,
+    *,
+    kind: str = "process",
+    theme: str | None = None,
+    description: str | None = None,
+    start: str | None = None,
+    end: str | None = None,
+) -> dict[str, Any]:
+    """The request modal's state values, as Slack submits them (None: left empty)."""
+    return {
+        "kind": {"value": state_select(kind)},
+        "days": {"value": state_text(days)},
+        "theme": {"value": state_text(theme)},
+        "from": {"value": state_date(start)},
+        "to": {"value": state_date(end)},
+        "description": {"value": state_text(description)},
+    }
+
+
 @dataclass
 class Response:
     status: int
@@ -82,6 +114,13 @@ class Response:
 
     def json(self) -> Any:
         return json.loads(self.body) if self.body else None
+
+
+def ok(response: Response) -> Response:
+    """Every request is answered 200 within Slack's 3 seconds."""
+    assert response.status == 200, response.body
+    assert response.seconds < 3
+    return response
 
 
 @dataclass
@@ -169,3 +208,15 @@ class SlackHarness:
             return total
 
         return asyncio.run(drain())
+
+
+@contextmanager
+def running(engine: Engine) -> Iterator[SlackHarness]:
+    """The fake Slack and our app serving HTTP in front of it, stopped on the way out."""
+    with FakeSlackApi() as api:
+        harness = SlackHarness(engine, api)
+        harness.start()
+        try:
+            yield harness
+        finally:
+            harness.stop()

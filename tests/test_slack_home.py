@@ -3,31 +3,21 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from models.tables import Contact
-from tests.conftest import RegionFactory
-from tests.slack_fake import (
-    FakeSlackApi,
-    app_home_opened,
-    event_body,
-    state_date,
-    state_select,
-    state_text,
-)
+from tests.slack_fake import app_home_opened, event_body, state_text
 from tests.slack_harness import (
     COORDINATOR,
     TEAM_CHANNEL,
     TWENTE_CONTACT,
     ZEELAND_CONTACT,
-    Response,
     SlackHarness,
-    people,
+    ok,
+    request_form,
 )
 
 ZEELAND = '{"region": "ZEELAND"}'
@@ -36,40 +26,8 @@ EVIL = ("<!channel>", "<@U123>", "<http://evil|click>")
 ESCAPED = ("&lt;!channel&gt;", "&lt;@U123&gt;", "&lt;http://evil|click&gt;")
 
 
-@pytest.fixture
-def slack(engine: Engine, make_region: RegionFactory) -> Iterator[SlackHarness]:
-    make_region("ZEELAND", days="4,5")
-    make_region("TWENTE", days="5")
-    people(engine)
-    with FakeSlackApi() as api:
-        harness = SlackHarness(engine, api)
-        harness.start()
-        try:
-            yield harness
-        finally:
-            harness.stop()
-
-
-def ok(response: Response) -> Response:
-    """Every request is answered 200 within Slack's 3 seconds."""
-    assert response.status == 200, response.body
-    assert response.seconds < 3
-    return response
-
-
-def form(days: str, **more: Any) -> dict[str, Any]:
-    return {
-        "kind": {"value": state_select("process")},
-        "days": {"value": state_text(days)},
-        "theme": {"value": state_text(more.get("theme"))},
-        "from": {"value": state_date(None)},
-        "to": {"value": state_date(None)},
-        "description": {"value": state_text(more.get("description"))},
-    }
-
-
 def book(slack: SlackHarness, user: str, meta: str, days: str, **more: Any) -> None:
-    response = ok(slack.submit(user, "request_modal", form(days, **more), meta))
+    response = ok(slack.submit(user, "request_modal", request_form(days, **more), meta))
     assert response.body in ("", "{}"), response.body
 
 
@@ -240,5 +198,5 @@ def test_an_english_contact_gets_english_answers(slack: SlackHarness, engine: En
     slack.until_status("STO-2026-0001", "cancelled")
     assert slack.replies(3)[2]["text"] == "STO-2026-0001 is now cancelled."
 
-    too_much = ok(slack.submit(ZEELAND_CONTACT, "request_modal", form("9"), ZEELAND)).json()
+    too_much = ok(slack.submit(ZEELAND_CONTACT, "request_modal", request_form("9"), ZEELAND)).json()
     assert "4.5 days left" in too_much["errors"]["days"]

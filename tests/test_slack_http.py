@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
-
 import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, func, select
 
 from models.tables import SupportRequest
-from tests.conftest import RegionFactory
-from tests.slack_fake import (
-    FakeSlackApi,
-    app_home_opened,
-    event_body,
-    state_date,
-    state_select,
-    state_text,
-)
+from tests.slack_fake import app_home_opened, event_body
 from tests.slack_harness import (
     COORDINATOR,
     CRITICAL_FRIEND,
@@ -26,39 +15,13 @@ from tests.slack_harness import (
     TWENTE_CONTACT,
     ZEELAND_CONTACT,
     SlackHarness,
-    people,
+    request_form,
 )
-
-
-@pytest.fixture
-def slack(engine: Engine, make_region: RegionFactory) -> Iterator[SlackHarness]:
-    make_region("ZEELAND", days="4,5")
-    make_region("TWENTE", days="5")
-    people(engine)
-    with FakeSlackApi() as api:
-        harness = SlackHarness(engine, api)
-        harness.start()
-        try:
-            yield harness
-        finally:
-            harness.stop()
 
 
 def _requests(engine: Engine) -> int:
     with Session(engine) as session:
         return int(session.exec(select(func.count()).select_from(SupportRequest)).one())
-
-
-def _request_form(days: str, **more: Any) -> dict[str, Any]:
-    values: dict[str, Any] = {
-        "kind": {"value": state_select("process")},
-        "days": {"value": state_text(days)},
-        "theme": {"value": state_text(more.get("theme"))},
-        "from": {"value": state_date(more.get("start"))},
-        "to": {"value": state_date(more.get("end"))},
-        "description": {"value": state_text(more.get("description"))},
-    }
-    return values
 
 
 def test_saldo_shows_the_contacts_region_in_dutch(slack: SlackHarness) -> None:
@@ -115,7 +78,7 @@ def test_request_modal_submit_reserves_and_tells_everyone(
     assert "4,5 dag beschikbaar" in str(view)
     meta = view["private_metadata"]
 
-    form = _request_form("1,5", theme="leerlijnen", description="Graag <!channel> <http://x|klik>")
+    form = request_form("1,5", theme="leerlijnen", description="Graag <!channel> <http://x|klik>")
     response = slack.submit(ZEELAND_CONTACT, "request_modal", form, meta)
     assert response.status == 200 and response.body in ("", "{}") and response.seconds < 3
     assert _requests(engine) == 1
@@ -132,25 +95,25 @@ def test_request_modal_submit_reserves_and_tells_everyone(
 
 def test_modal_errors_are_inline_and_change_nothing(slack: SlackHarness, engine: Engine) -> None:
     meta = '{"region": "ZEELAND"}'
-    too_much = slack.submit(ZEELAND_CONTACT, "request_modal", _request_form("5"), meta).json()
+    too_much = slack.submit(ZEELAND_CONTACT, "request_modal", request_form("5"), meta).json()
     assert too_much["response_action"] == "errors"
     assert "nog 4,5 dag beschikbaar" in too_much["errors"]["days"]
-    half = slack.submit(ZEELAND_CONTACT, "request_modal", _request_form("0,3"), meta).json()
+    half = slack.submit(ZEELAND_CONTACT, "request_modal", request_form("0,3"), meta).json()
     assert "per halve dag" in half["errors"]["days"]
     past = slack.submit(
         ZEELAND_CONTACT,
         "request_modal",
-        _request_form("1", start="2026-01-05", end="2026-02-01"),
+        request_form("1", start="2026-01-05", end="2026-02-01"),
         meta,
     ).json()
     assert "verleden" in past["errors"]["from"]
-    other = slack.submit(TWENTE_CONTACT, "request_modal", _request_form("1"), meta).json()
+    other = slack.submit(TWENTE_CONTACT, "request_modal", request_form("1"), meta).json()
     assert "eigen regio" in str(other["errors"])
     assert _requests(engine) == 0
 
 
 def test_team_approves_and_the_card_updates_in_place(slack: SlackHarness) -> None:
-    slack.submit(ZEELAND_CONTACT, "request_modal", _request_form("1"), '{"region": "ZEELAND"}')
+    slack.submit(ZEELAND_CONTACT, "request_modal", request_form("1"), '{"region": "ZEELAND"}')
     slack.dispatch()
     first = slack.api.wait_for("chat.postMessage", count=2)
     ts = next(c.response["ts"] for c in first if c.args["channel"] == TEAM_CHANNEL)
@@ -186,7 +149,7 @@ def test_a_repeated_event_id_acts_once(slack: SlackHarness) -> None:
 def test_the_team_sees_waiting_requests_under_mijn_and_a_critical_friend_cannot_cancel(
     slack: SlackHarness,
 ) -> None:
-    slack.submit(ZEELAND_CONTACT, "request_modal", _request_form("1"), '{"region": "ZEELAND"}')
+    slack.submit(ZEELAND_CONTACT, "request_modal", request_form("1"), '{"region": "ZEELAND"}')
     slack.command("mijn", COORDINATOR)
     assert "STO-2026-0001" in str(slack.replies()[0]["blocks"])
     slack.click(CRITICAL_FRIEND, "request_cancel", "STO-2026-0001")  # no response URL: a DM

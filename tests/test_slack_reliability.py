@@ -9,7 +9,6 @@ import json
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
@@ -29,10 +28,8 @@ from models.tables import (
     SupportRequest,
 )
 from models.types import AllowanceKind
-from tests.conftest import RegionFactory
 from tests.slack_fake import (
     SIGNING_SECRET,
-    FakeSlackApi,
     app_home_opened,
     block_actions,
     event_body,
@@ -40,9 +37,6 @@ from tests.slack_fake import (
     post_signed,
     sign,
     slash_command_body,
-    state_date,
-    state_select,
-    state_text,
     view_submission,
 )
 from tests.slack_harness import (
@@ -51,43 +45,12 @@ from tests.slack_harness import (
     ZEELAND_CONTACT,
     Response,
     SlackHarness,
-    people,
+    ok,
+    request_form,
 )
 
 ZEELAND = '{"region": "ZEELAND"}'
 DM = "D" + ZEELAND_CONTACT
-
-
-@pytest.fixture
-def slack(engine: Engine, make_region: RegionFactory) -> Iterator[SlackHarness]:
-    make_region("ZEELAND", days="4,5")
-    make_region("TWENTE", days="5")
-    people(engine)
-    with FakeSlackApi() as api:
-        harness = SlackHarness(engine, api)
-        harness.start()
-        try:
-            yield harness
-        finally:
-            harness.stop()
-
-
-def ok(response: Response) -> Response:
-    """Every request is answered 200 within Slack's 3 seconds."""
-    assert response.status == 200, response.body
-    assert response.seconds < 3
-    return response
-
-
-def form(days: str, **more: Any) -> dict[str, Any]:
-    return {
-        "kind": {"value": state_select("process")},
-        "days": {"value": state_text(days)},
-        "theme": {"value": state_text(more.get("theme"))},
-        "from": {"value": state_date(None)},
-        "to": {"value": state_date(None)},
-        "description": {"value": state_text(more.get("description"))},
-    }
 
 
 def count(engine: Engine, table: Any) -> int:
@@ -125,7 +88,8 @@ def forged(slack: SlackHarness, body: str, secret: str) -> Response:
 
 
 def submission(days: str = "1") -> str:
-    return interaction_body(view_submission(ZEELAND_CONTACT, "request_modal", form(days), ZEELAND))
+    submitted = view_submission(ZEELAND_CONTACT, "request_modal", request_form(days), ZEELAND)
+    return interaction_body(submitted)
 
 
 # ---- signatures -------------------------------------------------------------------------

@@ -29,21 +29,16 @@ from tests.slack_fake import (
     FakeSlackApi,
     FakeSocketModeServer,
     slash_command_payload,
-    state_date,
-    state_select,
-    state_text,
     view_submission,
 )
-from tests.slack_harness import TEAM_CHANNEL, ZEELAND_CONTACT, people
+from tests.slack_harness import TEAM_CHANNEL, ZEELAND_CONTACT, populate, request_form
 
 MANIFEST = Path(config.__file__).parent / "slack-manifest.yaml"
 
 
 @pytest.fixture
 def api(engine: Engine, make_region: RegionFactory) -> Iterator[FakeSlackApi]:
-    make_region("ZEELAND", days="4,5")
-    make_region("TWENTE", days="5")
-    people(engine)
+    populate(engine, make_region)
     with FakeSlackApi() as fake:
         yield fake
 
@@ -53,17 +48,6 @@ def server(api: FakeSlackApi) -> Iterator[FakeSocketModeServer]:
     with FakeSocketModeServer() as socket_server:
         api.socket_url = socket_server.url  # apps.connections.open hands this out
         yield socket_server
-
-
-def form(days: str) -> dict[str, Any]:
-    return {
-        "kind": {"value": state_select("process")},
-        "days": {"value": state_text(days)},
-        "theme": {"value": state_text(None)},
-        "from": {"value": state_date(None)},
-        "to": {"value": state_date(None)},
-        "description": {"value": state_text(None)},
-    }
 
 
 def _requests(engine: Engine) -> int:
@@ -98,11 +82,11 @@ def test_socket_mode_round_trip(
             answer = (await api.wait_for_async("response_url", timeout=10))[0].args
             meta = '{"region": "ZEELAND"}'
             too_much = server.send_interactive(
-                view_submission(ZEELAND_CONTACT, "request_modal", form("5"), meta)
+                view_submission(ZEELAND_CONTACT, "request_modal", request_form("5"), meta)
             )
             refused = await server.wait_for_ack_async(too_much, timeout=10)
             fits = server.send_interactive(
-                view_submission(ZEELAND_CONTACT, "request_modal", form("1,5"), meta)
+                view_submission(ZEELAND_CONTACT, "request_modal", request_form("1,5"), meta)
             )
             booked = await server.wait_for_ack_async(fits, timeout=10)
             return command_ack, answer, refused, booked

@@ -22,22 +22,17 @@ from models.regions import get_region
 from models.tables import Period, Supporter, SupportRequest
 from models.types import AllowanceKind
 from tests.conftest import RegionFactory
-from tests.slack_fake import (
-    FakeSlackApi,
-    block_actions,
-    interaction_body,
-    state_date,
-    state_select,
-    state_text,
-)
+from tests.slack_fake import block_actions, interaction_body, state_text
 from tests.slack_harness import (
     COORDINATOR,
     TEAM_CHANNEL,
     TWENTE_CONTACT,
     ZEELAND_CONTACT,
-    Response,
     SlackHarness,
-    people,
+    ok,
+    populate,
+    request_form,
+    running,
 )
 
 ZEELAND = '{"region": "ZEELAND"}'
@@ -47,42 +42,18 @@ DM = "D" + ZEELAND_CONTACT
 
 @pytest.fixture
 def slack(engine: Engine, make_region: RegionFactory) -> Iterator[SlackHarness]:
-    make_region("ZEELAND", days="4,5")
-    make_region("TWENTE", days="5")
-    people(engine)
+    """The shared `slack` (tests/conftest.py), plus one more supporter before the start."""
+    populate(engine, make_region)
     with Session(engine) as session:  # a specialist whose name sorts before the critical friend
         session.add(Supporter(email="anton@sto.example", name="Anton Aalders", role="specialist"))
         session.commit()
-    with FakeSlackApi() as api:
-        harness = SlackHarness(engine, api)
-        harness.start()
-        try:
-            yield harness
-        finally:
-            harness.stop()
-
-
-def ok(response: Response) -> Response:
-    """Every request is answered 200 within Slack's 3 seconds."""
-    assert response.status == 200, response.body
-    assert response.seconds < 3
-    return response
-
-
-def form(days: str, **more: Any) -> dict[str, Any]:
-    return {
-        "kind": {"value": state_select(more.get("kind", "process"))},
-        "days": {"value": state_text(days)},
-        "theme": {"value": state_text(more.get("theme"))},
-        "from": {"value": state_date(more.get("start"))},
-        "to": {"value": state_date(more.get("end"))},
-        "description": {"value": state_text(more.get("description"))},
-    }
+    with running(engine) as harness:
+        yield harness
 
 
 def book(slack: SlackHarness, user: str, meta: str, days: str, **more: Any) -> str:
     """Submit the request modal; returns the new request's reference."""
-    response = ok(slack.submit(user, "request_modal", form(days, **more), meta))
+    response = ok(slack.submit(user, "request_modal", request_form(days, **more), meta))
     assert response.body in ("", "{}"), response.body
     with Session(slack.engine) as session:
         newest = select(SupportRequest).order_by(col(SupportRequest.id).desc())
