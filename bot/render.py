@@ -86,6 +86,11 @@ class Renderer:
         macro = getattr(module, macro_name, None)
         if macro is None:
             raise KeyError(f"no template {key!r} for language {language!r}")
+        if not macro.catch_kwargs:
+            # A row's context may carry more than this sentence uses (thread headers,
+            # dates for the mail version): hand over what it asks for. A missing
+            # value still fails under StrictUndefined.
+            context = {k: v for k, v in context.items() if k in macro.arguments}
         return str(macro(**context)).strip()
 
     def macros(self, module_name: str, language: str) -> set[str]:

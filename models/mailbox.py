@@ -28,6 +28,7 @@ from models.tables import (
 
 CODE_VALID = timedelta(hours=48)
 ANSWERS_PER_HOUR = 5
+UNKNOWN_SENDER_QUIET = timedelta(days=30)
 CODE_PATTERN = re.compile(r"(?<!\d)(\d{6})(?!\d)")
 
 
@@ -117,6 +118,21 @@ def redeem_code(session: Session, thread: MailThread, text: str, now: datetime) 
             update(session, thread, now, code_hash="", code_expires_at=None, pending_action="")
             return action
     return None
+
+
+def answered_recently(
+    session: Session, address: str, template: str, now: datetime, within: timedelta
+) -> bool:
+    """Whether this address got this answer lately (an unknown sender hears it once)."""
+    found = session.exec(
+        select(Notification.id).where(
+            Notification.channel == "email",
+            func.lower(Notification.recipient) == address.lower(),
+            Notification.template == template,
+            Notification.created_at > now - within,
+        )
+    ).first()
+    return found is not None
 
 
 def answers_last_hour(session: Session, address: str, now: datetime) -> int:

@@ -105,7 +105,7 @@ def to_contact(
         now=now,
         due_at=due_at,
         language=contact.language,
-        context={**context, "fallback_email": contact.email},
+        context={"name": contact.name, **context, "fallback_email": contact.email},
         subject=subject,
     )
 

@@ -213,6 +213,8 @@ def _announce(
         "kind": request.kind,
         "status": request.status,
         "theme": request.theme,
+        # The days, so a mail can carry (or cancel) its calendar invitation.
+        "dates": [d.isoformat() for d in days_of(session, request)],
         **extra,
     }
     subject = ("request", request.id)

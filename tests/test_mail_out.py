@@ -507,3 +507,18 @@ def test_a_refused_sender_waits_for_a_corrected_setting(server: Server) -> None:
     server.store.handle_MAIL = refuse  # type: ignore[attr-defined]
     with pytest.raises(TemporaryFailure, match="553"):
         send_all(mailer(server), [compose()])
+
+
+def test_an_outbox_answer_threads_under_the_persons_mail() -> None:
+    mailer = RecordingMailer()
+    notifier = MailNotifier(mailer, composer(), FixedClock(NOW))
+    context = {
+        **CONTEXT,
+        "in_reply_to": "<CAF=abc@mail.gmail.com>",
+        "references": ["<root@school.example>", "<CAF=abc@mail.gmail.com>"],
+    }
+    asyncio.run(notifier.deliver(row(context=context)))
+    (got,) = mailer.sent
+    assert got["Auto-Submitted"] == "auto-replied"
+    assert got["In-Reply-To"] == "<CAF=abc@mail.gmail.com>"
+    assert got["References"] == "<root@school.example> <CAF=abc@mail.gmail.com>"

@@ -128,12 +128,29 @@ def test_every_request_mail_goes_out_through_the_dispatcher(
     invitations = [
         m for m in mails if any(p.get_content_type() == "text/calendar" for p in m.walk())
     ]
-    assert len(invitations) == 2  # the two schedulings
+    # The two schedulings, and the cancellation of the second one's invitation.
+    assert len(invitations) == 3
     events = [_event(m) for m in invitations]
     assert {e["DTSTART"].params["VALUE"] for e in events} == {"DATE"}
     assert all(int(e.decoded("SEQUENCE")) > 0 for e in events)
     uids = " ".join(str(e["UID"]) for e in events)
     assert done in uids and cancelled in uids and rejected not in uids
+    methods = sorted(_method(m) for m in invitations)
+    assert methods == ["CANCEL", "REQUEST", "REQUEST"]
+    [cancel] = [e for e, m in zip(events, invitations, strict=True) if _method(m) == "CANCEL"]
+    [scheduled] = [
+        e for e, m in zip(events, invitations, strict=True)
+        if _method(m) == "REQUEST" and cancelled in str(e["UID"])
+    ]  # fmt: skip
+    assert str(cancel["UID"]) == str(scheduled["UID"])
+    assert int(cancel.decoded("SEQUENCE")) > int(scheduled.decoded("SEQUENCE"))
+
+
+def _method(mail: EmailMessage) -> str:
+    part = next(p for p in mail.walk() if p.get_content_type() == "text/calendar")
+    data = part.get_payload(decode=True)
+    assert isinstance(data, bytes)
+    return str(icalendar.Calendar.from_ical(data)["METHOD"])
 
 
 def _event(mail: EmailMessage) -> icalendar.Event:

@@ -206,7 +206,11 @@ def test_to_contact_prefers_slack(engine: Engine) -> None:
         )
     [r] = rows(engine)
     assert (r.channel, r.recipient, r.language) == ("slack", "U0JAN", "en")
-    assert r.context == {"ref": "STO-2026-0001", "fallback_email": "jan@school.example"}
+    assert r.context == {
+        "name": "Jan",  # the mail version greets by name
+        "ref": "STO-2026-0001",
+        "fallback_email": "jan@school.example",
+    }
     assert (r.subject_type, r.subject_id, r.due_at, r.template) == ("request", 3, NOW, "hello")
 
 
@@ -226,7 +230,11 @@ def test_to_contact_falls_back_to_email(engine: Engine, slack_user_id: str | Non
         "en",
         later,
     )
-    assert r.context == {"ref": "STO-2026-0001", "fallback_email": "piet@school.example"}
+    assert r.context == {
+        "name": "Jan",
+        "ref": "STO-2026-0001",
+        "fallback_email": "piet@school.example",
+    }
     assert context == {"ref": "STO-2026-0001"}  # the caller's dict is left alone
 
 

@@ -123,7 +123,7 @@ class Rendered:
 
 
 class Composer:
-    """Builds EmailMessages from templates; one per process, shared by every sender."""
+    """Builds mails from templates; one per process, shared by every sender."""
 
     def __init__(self, renderer: Renderer, sender: str) -> None:
         self.renderer = renderer

@@ -95,7 +95,11 @@ class Conversation:
             if person is None:
                 self.record.sender = ""  # nothing is kept about people we do not know
                 self.session.add(self.record)
-                self._answer_address(self.mail.from_address, "mail_unknown_sender", {})
+                address, template = self.mail.from_address, "mail_unknown_sender"
+                quiet = mailbox.UNKNOWN_SENDER_QUIET
+                if mailbox.answered_recently(self.session, address, template, self.now, quiet):
+                    return "unknown sender (already told)"
+                self._answer_address(address, template, {})
                 return "unknown sender"
             return self._flag("not_a_contact")
         assert person is not None  # a contact was found through this person

@@ -25,7 +25,7 @@ from typing import Any
 
 from bot.mail.calendar import Invite, Person, invite_uid
 from bot.mail.compose import Composer, MissingTemplate, Outgoing, Thread
-from bot.mail.headers import InvalidAddress, one_line
+from bot.mail.headers import InvalidAddress
 from bot.mail.outbound import Mailer, build_mailer
 from bot.render import Renderer, default_renderer
 from config.settings import Settings
@@ -93,13 +93,14 @@ class MailNotifier:
         context = dict(message.context)
         days = days_of(message.template, context)
         context["dates"] = days
-        ref = str(context.get("ref", ""))
-        root = self.composer.thread_id(ref) if ref else None
         extra = context.get("references", ())
         references = (extra,) if isinstance(extra, str) else tuple(str(r) for r in extra)
+        in_reply_to = str(context.get("in_reply_to", ""))
+        ref = str(context.get("ref", ""))
+        root = self.composer.thread_id(ref) if ref and not in_reply_to else None
+        # A notification joins its request's thread; an answer follows the mail it answers.
         thread = Thread(
-            in_reply_to=str(context.get("in_reply_to", "")),
-            references=(*((root,) if root else ()), *references),
+            in_reply_to=in_reply_to, references=(root, *references) if root else references
         )
         return Outgoing(
             template=message.template,
@@ -117,15 +118,16 @@ class MailNotifier:
         cancel = INVITATIONS.get(message.template)
         if cancel is None or not days:
             return None
-        subject = str(context.get("ref") or f"{message.subject_type}:{message.subject_id}")
+        # The UID follows the subject ("request:STO-2027-0042"), so every version updates
+        # the same calendar entry.
+        subject = f"{message.subject_type or 'request'}:{context.get('ref') or message.subject_id}"
         lang = message.language
-        sender = self.composer.sender
         return Invite(
-            uid=invite_uid(f"{message.subject_type or 'request'}:{subject}", self.composer.domain),
+            uid=invite_uid(subject, self.composer.domain),
             sequence=int(context.get("sequence", message.id)),
             summary=self.composer.phrase("invite_summary", lang, context),
             description=self.composer.phrase("invite_description", lang, context),
-            organizer=Person(sender, one_line(self.composer.phrase("from_name", lang, {}))),
+            organizer=Person(self.composer.sender, self.composer.from_name(lang)),
             attendee=Person(message.recipient, str(context.get("name", ""))),
             days=tuple(days),
             cancel=cancel,

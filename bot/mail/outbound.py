@@ -1,6 +1,7 @@
 """Sending composed mail: over SMTP, into files for local use, or into a list for tests.
 
-`Mailer.send` either hands the message over or raises the dispatcher's
+A `Mail` (bot.mail.compose) carries the bytes as they go on the wire and the
+envelope. `Mailer.send` either hands the mail over or raises the dispatcher's
 TemporaryFailure (try again later: 4xx, a dropped connection, a timeout, the
 server away, our own login refused) or PermanentFailure (5xx for this
 message: unknown recipient, rejected content; an address the server cannot
@@ -188,18 +189,17 @@ class SmtpMailer:
         except OSError as exc:  # SMTPServerDisconnected and every socket error
             await self._drop(polite=False)
             raise _ConnectionLost(f"connection lost: {exc}") from exc
-        except aiosmtplib.SMTPNotSupported as exc:  # e.g. SMTPUTF8 needed, not offered
-            raise PermanentFailure(str(exc)) from exc
         except ValueError as exc:  # an address aiosmtplib will not put on the wire
             raise PermanentFailure(f"address: {exc}") from exc
         except aiosmtplib.SMTPException as exc:  # anything else the client reports
             await self._drop(polite=False)
             raise TemporaryFailure(str(exc)) from exc
         self._last_used = time.monotonic()
-        if errors:  # some recipients refused, others accepted: report the refusals
-            address, response = next(iter(errors.items()))
-            log.warning("SMTP refused %s for %s", address, mail.message_id)
-            raise _failure(response.code, f"{response.message} ({address})")
+        for address, response in errors.items():  # refused, while others took it: sent
+            log.warning(
+                "SMTP refused %s for %s: %s %s",
+                address, mail.message_id, response.code, response.message,
+            )  # fmt: skip
 
     async def _drop(self, *, polite: bool) -> None:
         client, self._client = self._client, None
