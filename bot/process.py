@@ -108,8 +108,9 @@ async def run_async(settings: Settings, clock: Clock | None = None) -> None:
     await stop.wait()
     log.info(say.render("process.stopping", lang))
     scheduler.shutdown(wait=False)
-    await mail.close()
+    await mail.stop_inbound()  # no new mail in, then let the dispatcher finish its round
     await dispatching
+    await mail.notifier.close()
     if socket is not None:
         await socket.close_async()
     await runner.cleanup()
@@ -132,12 +133,11 @@ class _Mail:
             "imap": settings.imap_host or "",
         }
 
-    async def close(self) -> None:
+    async def stop_inbound(self) -> None:
         if self.receiver is not None:
             await self.receiver.close()
         if self.imap is not None:
-            await self.imap
-        await self.notifier.close()
+            await self.imap  # it ends on the stop event
 
 
 async def _start_mail(
