@@ -106,6 +106,8 @@ def _filters(language: str) -> dict[str, Any]:
         "fmt_date": lambda v: long_date(v, language),
         "fmt_time": lambda v, tz: local_time(v, tz, language),
         "fmt_local_date": lambda v, tz: long_date(local_date(v, tz), language),
+        # Outbox contexts are JSON: instants arrive as ISO text.
+        "instant": lambda v: v if isinstance(v, datetime) else datetime.fromisoformat(str(v)),
     }
 
 

@@ -130,3 +130,52 @@ class NotAllowed(DomainError):
 
     def __init__(self, action: str, region: str = "") -> None:
         super().__init__(action=action, region=region)
+
+
+class UnknownMeeting(DomainError):
+    code = "unknown_meeting"
+
+    def __init__(self, meeting: str) -> None:
+        super().__init__(meeting=meeting)
+
+
+class InvalidMeeting(DomainError):
+    """A field of a meeting that cannot be accepted (`field`, `problem`)."""
+
+    code = "invalid_meeting"
+
+    def __init__(self, field: str, problem: str, value: str = "") -> None:
+        super().__init__(field=field, problem=problem, value=value)
+
+
+class MeetingClosed(DomainError):
+    """No registration or promotion: `reason` is deadline_passed, started or cancelled."""
+
+    code = "meeting_closed"
+
+    def __init__(self, meeting: str, reason: str) -> None:
+        super().__init__(meeting=meeting, reason=reason)
+
+
+class AlreadyRegistered(DomainError):
+    code = "already_registered"
+
+    def __init__(self, meeting: str, email: str, status: str, place: int | None) -> None:
+        super().__init__(meeting=meeting, email=email, status=status, place=place)
+
+
+class UnknownRegistration(DomainError):
+    code = "unknown_registration"
+
+    def __init__(self, meeting: str, email: str) -> None:
+        super().__init__(meeting=meeting, email=email)
+
+
+class CapacityBelowRegistered(DomainError):
+    code = "capacity_below_registered"
+
+    def __init__(self, meeting: str, capacity: int, registered: int) -> None:
+        super().__init__(meeting=meeting, capacity=capacity, registered=registered)
+
+
+# --- creating and changing meetings ---
