@@ -5,7 +5,6 @@ from __future__ import annotations
 import getpass
 import os
 import sys
-import zoneinfo
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
@@ -15,7 +14,7 @@ import typer
 from rich.console import Console
 from sqlalchemy import Engine
 
-from bot.render import Renderer, default_renderer
+from bot.render import Renderer, default_renderer, local_date
 from config.settings import Settings
 from models.actor import Actor
 from models.clock import Clock, SystemClock
@@ -45,7 +44,7 @@ class CliContext:
     @property
     def today(self) -> date:
         """Today where the team works (STO_TIMEZONE), not in UTC."""
-        return self.clock.now().astimezone(zoneinfo.ZoneInfo(self.settings.timezone)).date()
+        return local_date(self.clock.now(), self.settings.timezone)
 
     @property
     def actor(self) -> Actor:

@@ -14,8 +14,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
-from typing import Any
+from datetime import datetime
 
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -23,6 +22,7 @@ from sqlmodel import Session
 from bot.mail.classify import Verdict, classify
 from bot.mail.conversation import Conversation
 from bot.mail.parse import ParsedMail, parse
+from bot.render import local_date
 from config.settings import Settings
 from models import inbound
 from models.clock import Clock
@@ -77,17 +77,6 @@ class Inbound:
             mail=mail,
             record=record,
             now=now,
-            today=self._today(now),
+            today=local_date(now, self.deps.settings.timezone),
         )
         return conversation.run()
-
-    def _today(self, now: datetime) -> date:
-        from zoneinfo import ZoneInfo
-
-        return now.astimezone(ZoneInfo(self.deps.settings.timezone)).date()
-
-
-def reply_headers(mail: ParsedMail) -> dict[str, Any]:
-    """Context keys that thread an answer under `mail` (see bot.mail.notifier)."""
-    references = [*mail.references, mail.message_id] if mail.message_id else list(mail.references)
-    return {"in_reply_to": mail.message_id, "references": references[-20:]}

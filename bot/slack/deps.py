@@ -7,12 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, TypeVar
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from bot.render import Renderer, default_renderer
+from bot.render import Renderer, default_renderer, local_date
 from config.settings import Settings
 from models.clock import Clock, SystemClock
 from models.db import reading, transaction
@@ -35,7 +34,7 @@ class SlackDeps:
 
     def today(self) -> date:
         """Today where the team works (STO_TIMEZONE): periods turn over at its midnight."""
-        return self.clock.now().astimezone(ZoneInfo(self.settings.timezone)).date()
+        return local_date(self.clock.now(), self.settings.timezone)
 
     async def db(self, work: Callable[[Session], T]) -> T:
         """Run `work` in one transaction, in a worker thread: the event loop never blocks."""

@@ -23,7 +23,6 @@ from models import requests as rq
 from models.errors import (
     AlreadyProcessed,
     DomainError,
-    IllegalTransition,
     InsufficientBalance,
     InvalidQuantity,
     InvalidRequest,
@@ -129,7 +128,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
         except AlreadyProcessed:
             await ack()
             return
-        except (DomainError, IllegalTransition) as error:
+        except DomainError as error:
             await ack(response_action="errors", errors={"reason": inline_error(deps, lang, error)})
             return
         await ack()
