@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import platform
 import signal
+import uuid
 from datetime import UTC
 from typing import Any
 
@@ -26,6 +29,8 @@ from models.db import make_engine, transaction
 from models.schema import upgrade
 from models.tables import Region
 from scheduling.dispatcher import Dispatcher
+from scheduling.jobs import PeriodicJobs
+from scheduling.rules import JOBS, ROLLOVER_CAP
 
 log = logging.getLogger("sto")
 ENGINE_KEY = web.AppKey("engine", Engine)
@@ -42,6 +47,18 @@ def prepare_database(engine: Engine, clock: Clock) -> bool:
             return False
         seed(session, Actor.system(), clock.now())
         return True
+
+
+def periodic_jobs(settings: Settings, engine: Engine, clock: Clock) -> PeriodicJobs:
+    """The periodic reminder rules, led by this process while it holds the lease."""
+    return PeriodicJobs(
+        engine,
+        clock,
+        JOBS,
+        timezone=settings.timezone,
+        holder=f"{platform.node()}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
+        options={ROLLOVER_CAP: settings.rollover_max_half_days},
+    )
 
 
 def _count_regions(engine: Engine) -> int:
@@ -92,9 +109,29 @@ async def run_async(settings: Settings, clock: Clock | None = None) -> None:
         say.render("process.listening", lang, host=settings.http_host, port=settings.http_port)
     )
 
-    # APScheduler is the clock, the outbox the memory: the job only wakes the dispatcher.
+    # APScheduler is the clock, the outbox the memory: the jobs only wake the dispatcher
+    # and look, once a minute, which periodic reminders are due (scheduling/jobs.py).
+    periodic = periodic_jobs(settings, engine, clock)
+
+    async def tick() -> None:
+        try:
+            ran = await asyncio.to_thread(periodic.tick)
+        except Exception:  # the database may be away for a while; the next tick tries again
+            log.exception("periodic jobs: tick failed")
+            return
+        if any(r.written for r in ran):
+            dispatcher.wake()
+
     scheduler = AsyncIOScheduler(timezone=UTC)
     scheduler.add_job(dispatcher.wake, "interval", seconds=30, id="dispatch", replace_existing=True)
+    scheduler.add_job(
+        tick,
+        "interval",
+        seconds=60,
+        id="periodic",
+        replace_existing=True,
+        next_run_time=clock.now(),
+    )
     scheduler.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -108,6 +145,7 @@ async def run_async(settings: Settings, clock: Clock | None = None) -> None:
     await stop.wait()
     log.info(say.render("process.stopping", lang))
     scheduler.shutdown(wait=False)
+    await asyncio.to_thread(periodic.step_down)
     await mail.stop_inbound()  # no new mail in, then let the dispatcher finish its round
     await dispatching
     await mail.notifier.close()

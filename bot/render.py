@@ -103,7 +103,10 @@ def _filters(language: str) -> dict[str, Any]:
     """Formatting helpers handed to every template as plain functions."""
     return {
         "fmt_number": lambda v: number(v, language),
-        "fmt_date": lambda v: long_date(v, language),
+        # Outbox contexts are JSON: days arrive as ISO text.
+        "fmt_date": lambda v: long_date(
+            v if isinstance(v, date) else date.fromisoformat(str(v)), language
+        ),
         "fmt_time": lambda v, tz: local_time(v, tz, language),
         "fmt_local_date": lambda v, tz: long_date(local_date(v, tz), language),
         # Outbox contexts are JSON: instants arrive as ISO text.

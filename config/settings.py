@@ -7,6 +7,7 @@ Build `Settings` in the entry point and pass it down; never import a global.
 from __future__ import annotations
 
 import zoneinfo
+from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -97,6 +98,22 @@ class Settings(BaseSettings):
     )
 
     var_dir: Path = Field(default=Path("var"), validation_alias=AliasChoices("STO_VAR_DIR"))
+
+    # Support days a region may carry into the next period at the roll-over (0: all expire).
+    rollover_max_days: Decimal = Field(
+        default=Decimal(0), ge=0, validation_alias=AliasChoices("STO_ROLLOVER_MAX_DAYS")
+    )
+
+    @field_validator("rollover_max_days")
+    @classmethod
+    def _half_days(cls, value: Decimal) -> Decimal:
+        if (value * 2) != (value * 2).to_integral_value():
+            raise ValueError("use whole or half days, such as 2 or 1.5")
+        return value
+
+    @property
+    def rollover_max_half_days(self) -> int:
+        return int(self.rollover_max_days * 2)
 
     @field_validator("timezone")
     @classmethod

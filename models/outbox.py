@@ -23,7 +23,7 @@ from sqlalchemy import or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from models.tables import Contact, Notification
+from models.tables import Contact, Notification, Supporter
 from models.types import NotificationStatus
 
 N = NotificationStatus
@@ -201,11 +201,14 @@ def mark_failed(
     error: str,
     *,
     retry_at: datetime | None,
-) -> None:
-    """A temporary failure goes back in line at `retry_at`; without one it has failed for good."""
+) -> bool:
+    """A temporary failure goes back in line at `retry_at`; without one it has failed for good.
+
+    False when the row is no longer ours (cancelled, or re-claimed after the lease ran out).
+    """
     row = _held(session, notification_id, attempts, now)
     if row is None:
-        return
+        return False
     row.last_error = error[:2000]
     row.lease_until = None
     if retry_at is None:
@@ -214,6 +217,7 @@ def mark_failed(
         row.status = N.pending.value
         row.due_at = retry_at
     session.add(row)
+    return True
 
 
 def failed(session: Session, limit: int = 200) -> list[Notification]:
@@ -224,5 +228,52 @@ def failed(session: Session, limit: int = 200) -> list[Notification]:
             .where(Notification.status == N.failed.value)
             .order_by(col(Notification.id).desc())
             .limit(limit)
+        ).all()
+    )
+
+
+def to_supporter(
+    session: Session,
+    supporter: Supporter,
+    *,
+    key: str,
+    template: str,
+    now: datetime,
+    context: dict[str, Any],
+    subject: tuple[str, int] | None = None,
+    due_at: datetime | None = None,
+) -> Notification:
+    """A message to a supporter or team member: in Slack when we know their Slack id, else by
+    mail (a Slack failure for good falls back to that mail)."""
+    if supporter.slack_user_id:
+        channel, recipient = OutboxChannel.slack, supporter.slack_user_id
+    else:
+        channel, recipient = OutboxChannel.email, supporter.email
+    return enqueue(
+        session,
+        key=key,
+        template=template,
+        channel=channel,
+        recipient=recipient,
+        now=now,
+        due_at=due_at,
+        language=supporter.language,
+        context={"name": supporter.name, **context, "fallback_email": supporter.email},
+        subject=subject,
+    )
+
+
+def pending(
+    session: Session, *, due_by: datetime | None = None, limit: int = 1000
+) -> list[Notification]:
+    """What is still to be said (waiting, or being sent now), soonest first."""
+    query = select(Notification).where(
+        col(Notification.status).in_([N.pending.value, N.sending.value])
+    )
+    if due_by is not None:
+        query = query.where(col(Notification.due_at) <= due_by)
+    return list(
+        session.exec(
+            query.order_by(col(Notification.due_at), col(Notification.id)).limit(limit)
         ).all()
     )

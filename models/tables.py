@@ -300,3 +300,27 @@ class FlaggedMail(SQLModel, table=True):
     created_at: datetime = _instant()
     resolved_at: datetime | None = _instant(nullable=True)
     resolved_by: str = Field(default="", max_length=200)
+
+
+class JobRun(SQLModel, table=True):
+    """One occurrence of a periodic job, claimed once: the unique pair makes it run once.
+
+    The row is written in the transaction that writes the job's outbox rows,
+    so a job that fails leaves no row and runs again at the next tick.
+    """
+
+    __table_args__ = (UniqueConstraint("job", "occurrence"),)
+    id: int | None = Field(default=None, primary_key=True)
+    job: str = Field(max_length=40)
+    occurrence: str = Field(max_length=40)
+    runner: str = Field(default="", max_length=200)
+    ran_at: datetime = _instant()
+    written: int = 0
+
+
+class LeaderLease(SQLModel, table=True):
+    """Which replica runs the periodic jobs, until when (renewed at every tick)."""
+
+    name: str = Field(sa_column=Column(String(40), primary_key=True))
+    holder: str = Field(max_length=200)
+    expires_at: datetime = _instant()

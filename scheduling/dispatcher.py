@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import Engine
+from sqlmodel import Session
 
 from models import outbox
 from models.clock import Clock
@@ -131,9 +132,32 @@ class Dispatcher:
             else:
                 again = retry and message.attempts < MAX_ATTEMPTS
                 retry_at = now + backoff(message.attempts) if again else None
-                outbox.mark_failed(
+                settled = outbox.mark_failed(
                     session, message.id, message.attempts, now, error, retry_at=retry_at
                 )
+                if settled and retry_at is None:
+                    self._fall_back(session, message, now)
+
+    @staticmethod
+    def _fall_back(session: Session, message: Message, now: datetime) -> None:
+        """A Slack message that failed for good goes out by mail, in the same transaction
+        that marks it failed (so a crash cannot lose both, nor send the mail twice)."""
+        address = str(message.context.get("fallback_email") or "")
+        if message.channel != outbox.OutboxChannel.slack or not address:
+            return
+        outbox.enqueue(
+            session,
+            key=f"{message.key}:email",
+            template=message.template,
+            channel=outbox.OutboxChannel.email,
+            recipient=address,
+            now=now,
+            language=message.language,
+            context={k: v for k, v in message.context.items() if k != "fallback_email"},
+            subject=(message.subject_type, message.subject_id)
+            if message.subject_type and message.subject_id is not None
+            else None,
+        )
 
     async def run_once(self) -> int:
         """Deliver what is due now; returns how many were handled."""
