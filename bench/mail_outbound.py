@@ -36,15 +36,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
-import socket
 import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
-from multiprocessing.sharedctypes import Synchronized
-from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +50,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import aiosmtplib  # noqa: E402
+from smtp_sink import free_port, serve  # noqa: E402
 
 from bot.mail.compose import Composer  # noqa: E402
 from bot.mail.notifier import MailNotifier  # noqa: E402
@@ -74,43 +72,6 @@ EXTRA: dict[str, dict[str, Any]] = {
     "request_cancelled": {"status": "cancelled", "reason": ""},
     "request_assigned": {"status": "approved", "supporter": "Piet de Vrïes"},
 }
-
-
-# --- the server (a process of its own) ---------------------------------------------------
-
-
-class Counter:
-    def __init__(self, count: Synchronized[int]) -> None:
-        self.count = count
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        with self.count.get_lock():
-            self.count.value += 1
-        return "250 2.0.0 OK"
-
-
-def serve(port: int, ready: EventType, stop: EventType, count: Synchronized[int], cpu: Any) -> None:
-    from aiosmtpd.smtp import SMTP
-
-    async def run() -> None:
-        loop = asyncio.get_running_loop()
-        handler = Counter(count)
-        server = await loop.create_server(
-            lambda: SMTP(handler, hostname="bench.sto.example"), "127.0.0.1", port
-        )
-        ready.set()
-        await asyncio.to_thread(stop.wait)
-        server.close()
-        await server.wait_closed()
-
-    asyncio.run(run())
-    cpu.value = time.process_time()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # --- the senders -------------------------------------------------------------------------
