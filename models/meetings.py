@@ -296,7 +296,8 @@ def cancel_meeting(session: Session, code: str, *, by: Actor, now: datetime) -> 
     for reg in _open(session, meeting):
         assert reg.id is not None
         outbox.cancel_pending(session, (SUBJECT, reg.id), now)
-        _tell(session, meeting, reg, "meeting_cancelled", now, key="cancelled")
+        place = _place(session, meeting, reg)  # the waitlist had no invitation to withdraw
+        _tell(session, meeting, reg, "meeting_cancelled", now, key="cancelled", place=place)
     return meeting
 
 

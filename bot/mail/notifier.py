@@ -10,7 +10,8 @@ invitation (same UID, higher SEQUENCE). A meeting's registration, promotion
 and change carry a timed invitation in the meeting's time zone; its
 cancellation, and a registrant's own, carry `METHOD:CANCEL` (context keys
 `code`, `starts_at`, `ends_at` (ISO), `timezone`, `location`, `online_url`,
-`sequence`, see `models.meetings._context`).
+`sequence`, see `models.meetings._context`); `place` set means the reader was
+on the waitlist, who gets no calendar part with a cancellation.
 
 Context keys beyond what every request notification has (all optional):
 `dates` (ISO days; for request_scheduled they are otherwise read from
@@ -129,6 +130,8 @@ class MailNotifier:
     def _invite(self, message: Message, context: dict[str, Any], days: list[date]) -> Invite | None:
         cancel = INVITATIONS.get(message.template)
         if cancel is not None and message.template.startswith("meeting_"):
+            if cancel and context.get("place") is not None:
+                return None  # they were on the waitlist: nothing in their calendar to remove
             return self._meeting_invite(message, context, cancel=cancel)
         if cancel is None or not days:
             return None
