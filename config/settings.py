@@ -115,6 +115,19 @@ class Settings(BaseSettings):
     def rollover_max_half_days(self) -> int:
         return int(self.rollover_max_days * 2)
 
+    # `sto meetings announce` spreads its messages so the dispatcher never sends them
+    # faster than this. Mail: 20 a minute stays well under Microsoft 365's limit of
+    # 30 messages a minute per mailbox, leaving room for the confirmations that the
+    # announcement itself sets off. Slack: every DM costs a conversations.open (Web API
+    # tier 3: about 50 a minute) and a chat.postMessage (about one a second per
+    # conversation); 40 a minute keeps room for the answers people get meanwhile.
+    announce_mail_per_minute: int = Field(
+        default=20, ge=1, le=10000, validation_alias=AliasChoices("STO_ANNOUNCE_MAIL_PER_MINUTE")
+    )
+    announce_slack_per_minute: int = Field(
+        default=40, ge=1, le=10000, validation_alias=AliasChoices("STO_ANNOUNCE_SLACK_PER_MINUTE")
+    )
+
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:

@@ -15,7 +15,14 @@ Rules:
   first come first served (created_at, id);
 - a cancellation frees a seat, and only before the deadline and before the start
   is the first in line who fits the per-region maximum promoted at once;
-  after the deadline only the team promotes (`promote_next`), never after the start.
+  after the deadline only the team promotes (`promote_next`), never after the start;
+- with `new_regions_first`, people from regions that have nobody registered yet
+  go first in line (first come first served within each group); the order is
+  read afresh after every promotion, as a promoted person's region is no longer new.
+
+Everyone who gets a seat gets a reminder 48 hours before the start (an outbox
+row due then, or none when that moment has passed); it goes with their
+registration (cancelled with it) and is re-timed when the meeting changes.
 
 Every message is an outbox row written in the same transaction, by email to
 the registration's address (registrants may be colleagues without an account).
@@ -26,7 +33,7 @@ from __future__ import annotations
 import re
 import zoneinfo
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func
@@ -51,6 +58,9 @@ from models.types import MeetingStatus, RegistrationStatus
 R = RegistrationStatus
 OPEN = (R.registered.value, R.waitlisted.value)
 SUBJECT = "registration"
+REMIND_BEFORE = timedelta(hours=48)
+# Fields whose change is the team's business only: no new version, nobody is told.
+QUIET_FIELDS = frozenset({"new_regions_first"})
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -70,6 +80,7 @@ class MeetingFields:
     capacity: int
     registration_deadline: datetime
     max_per_region: int | None
+    new_regions_first: bool = False
 
 
 def _validate(f: MeetingFields) -> None:
@@ -115,6 +126,7 @@ def _fields(m: ThemeMeeting) -> MeetingFields:
         capacity=m.capacity,
         registration_deadline=m.registration_deadline,
         max_per_region=m.max_per_region,
+        new_regions_first=m.new_regions_first,
     )
 
 
@@ -142,6 +154,7 @@ def create_meeting(
     capacity: int,
     registration_deadline: datetime,
     max_per_region: int | None = None,
+    new_regions_first: bool = False,
     by: Actor,
     now: datetime,
 ) -> ThemeMeeting:
@@ -158,6 +171,7 @@ def create_meeting(
         capacity=capacity,
         registration_deadline=registration_deadline,
         max_per_region=max_per_region,
+        new_regions_first=new_regions_first,
     )
     _validate(fields)
     if starts_at <= now:
@@ -246,7 +260,9 @@ def edit_meeting(
         raise CapacityBelowRegistered(meeting.code, fields.capacity, registered)
     for name, value in changed.items():
         setattr(meeting, name, value)
-    meeting.sequence += 1
+    quiet = set(changed) <= QUIET_FIELDS
+    if not quiet:
+        meeting.sequence += 1
     session.add(meeting)
     session.flush()
     record(
@@ -257,8 +273,9 @@ def edit_meeting(
         meeting.code,
         {k: v.isoformat() if isinstance(v, datetime) else v for k, v in changed.items()},
     )
-    for reg in _with_status(session, meeting, R.registered):
+    for reg in [] if quiet else _with_status(session, meeting, R.registered):
         _tell(session, meeting, reg, "meeting_changed", now, key=f"changed:{meeting.sequence}")
+        _remind(session, meeting, reg, now, retime=True)
     if _may_promote(meeting, now):
         _promote(session, meeting, by, now)
     return meeting
@@ -274,10 +291,13 @@ def cancel_meeting(session: Session, code: str, *, by: Actor, now: datetime) -> 
     session.add(meeting)
     session.flush()
     record(session, by, now, "meeting.cancel", meeting.code)
+    assert meeting.id is not None
+    outbox.cancel_pending(session, ("meeting", meeting.id), now)  # announcements not yet sent
     for reg in _open(session, meeting):
         assert reg.id is not None
         outbox.cancel_pending(session, (SUBJECT, reg.id), now)
-        _tell(session, meeting, reg, "meeting_cancelled", now, key="cancelled")
+        place = _place(session, meeting, reg)  # the waitlist had no invitation to withdraw
+        _tell(session, meeting, reg, "meeting_cancelled", now, key="cancelled", place=place)
     return meeting
 
 
@@ -323,11 +343,28 @@ def _fits(session: Session, meeting: ThemeMeeting, region_id: int | None) -> boo
     return _count(session, meeting, region_id) < meeting.max_per_region
 
 
+def _line(session: Session, meeting: ThemeMeeting) -> list[Registration]:
+    """The waitlist in the order seats are offered: FIFO, or new regions first (each FIFO)."""
+    waiting = _with_status(session, meeting, R.waitlisted)
+    if not meeting.new_regions_first:
+        return waiting
+    present = set(
+        session.exec(
+            select(Registration.region_id).where(
+                Registration.meeting_id == meeting.id, Registration.status == R.registered.value
+            )
+        ).all()
+    )
+    new = [r for r in waiting if r.region_id is not None and r.region_id not in present]
+    rest = [r for r in waiting if r.region_id is None or r.region_id in present]
+    return new + rest
+
+
 def _place(session: Session, meeting: ThemeMeeting, reg: Registration) -> int | None:
     """1-based place in the waitlist, or None when not waitlisted."""
     if reg.status != R.waitlisted.value:
         return None
-    ids = [r.id for r in _with_status(session, meeting, R.waitlisted)]
+    ids = [r.id for r in _line(session, meeting)]
     return ids.index(reg.id) + 1
 
 
@@ -355,6 +392,7 @@ def _context(meeting: ThemeMeeting, reg: Registration, place: int | None = None)
         "timezone": meeting.timezone,
         "location": meeting.location,
         "online_url": meeting.online_url,
+        "description": meeting.description,
         "sequence": meeting.sequence,
         "place": place,
     }
@@ -389,20 +427,59 @@ def _tell(
     )
 
 
+def _language(session: Session, reg: Registration) -> str:
+    contact = session.get(Contact, reg.contact_id) if reg.contact_id is not None else None
+    return contact.language if contact is not None else "nl"
+
+
+def _remind(
+    session: Session, meeting: ThemeMeeting, reg: Registration, now: datetime, *, retime: bool
+) -> None:
+    """The reminder 48 hours before the start, about this registration (cancelled with it).
+
+    `retime`: the meeting changed; the reminder not yet sent is replaced by one at the
+    new time with the new details (none when that moment has passed).
+    """
+    assert reg.id is not None
+    if retime:
+        outbox.cancel_pending(session, (SUBJECT, reg.id), now, templates={"meeting_reminder"})
+    due = meeting.starts_at - REMIND_BEFORE
+    if due <= now:
+        return
+    outbox.enqueue(
+        session,
+        key=f"meeting:{meeting.id}:reg:{reg.id}:reminder:{meeting.sequence}",
+        template="meeting_reminder",
+        channel=outbox.OutboxChannel.email,
+        recipient=reg.email,
+        now=now,
+        due_at=due,
+        language=_language(session, reg),
+        context=_context(meeting, reg),
+        subject=(SUBJECT, reg.id),
+    )
+
+
 def _promote(session: Session, meeting: ThemeMeeting, by: Actor, now: datetime) -> list[int]:
-    """Give free seats to the first in line who fit; returns the registrations promoted."""
+    """Give free seats to the first in line who fit; returns the registrations promoted.
+
+    Someone whose region is full is passed over: the next in line may fit. The line
+    is read again after each promotion (with new regions first, it changes).
+    """
     promoted: list[int] = []
-    for reg in _with_status(session, meeting, R.waitlisted):
-        if _count(session, meeting) >= meeting.capacity:
+    while _count(session, meeting) < meeting.capacity:
+        reg = next(
+            (r for r in _line(session, meeting) if _fits(session, meeting, r.region_id)), None
+        )
+        if reg is None:
             break
-        if not _fits(session, meeting, reg.region_id):
-            continue  # their region is full: the next in line may fit
         assert reg.id is not None
         reg.status = R.registered.value
         session.add(reg)
         session.flush()
         record(session, by, now, "meeting.promote", meeting.code, {"registration": reg.id})
         _tell(session, meeting, reg, "meeting_promoted", now, key="promoted")
+        _remind(session, meeting, reg, now, retime=False)
         promoted.append(reg.id)
     return promoted
 
@@ -470,6 +547,7 @@ def register(
     )
     if fits:
         _tell(session, meeting, reg, "meeting_registered", now, key="registered")
+        _remind(session, meeting, reg, now, retime=False)
     else:
         _tell(session, meeting, reg, "meeting_waitlisted", now, key="waitlisted", place=place)
     return reg
@@ -516,11 +594,13 @@ def cancel_registration(
         meeting = _lock(session, registration[0])
         reg = _find(session, meeting, registration[1])
     assert reg.id is not None
-    was = reg.status
+    was, place = reg.status, _place(session, meeting, reg)
     reg.status = R.cancelled.value
     session.add(reg)
     session.flush()
     outbox.cancel_pending(session, (SUBJECT, reg.id), now)
+    # Their confirmation; with a seat it withdraws their invitation (METHOD:CANCEL).
+    _tell(session, meeting, reg, "meeting_unregistered", now, key="unregistered", place=place)
     record(session, by, now, "meeting.unregister", meeting.code, {"registration": reg.id})
     if was == R.registered.value and _may_promote(meeting, now):
         _promote(session, meeting, by, now)
@@ -552,7 +632,7 @@ def attendees(session: Session, code: str) -> list[Registration]:
 
 def waitlist(session: Session, code: str) -> list[Registration]:
     """Everyone waiting, first in line first."""
-    return _with_status(session, get_meeting(session, code), R.waitlisted)
+    return _line(session, get_meeting(session, code))
 
 
 def seats_left(session: Session, meeting: ThemeMeeting) -> int:
@@ -584,3 +664,13 @@ def mark_attended(
         {"registration": reg.id, "attended": attended},
     )
     return reg
+
+
+def closed_reason(meeting: ThemeMeeting, now: datetime) -> str | None:
+    """Why nobody can register now ("cancelled", "started", "deadline_passed"), or None."""
+    return _closed_reason(meeting, now)
+
+
+def lock_meeting(session: Session, code: str) -> ThemeMeeting:
+    """The meeting, locked for the rest of the transaction (UnknownMeeting if none)."""
+    return _lock(session, code)

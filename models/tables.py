@@ -192,6 +192,8 @@ class ThemeMeeting(SQLModel, table=True):
     status: str = Field(default="scheduled", max_length=12)
     sequence: int = 0
     created_at: datetime = _instant()
+    # People from regions with nobody registered yet go first on the waitlist.
+    new_regions_first: bool = False
 
 
 class Registration(SQLModel, table=True):

@@ -56,8 +56,11 @@ def test_registration_mails_are_sent(engine: Engine, tmp_path: Path) -> None:
         rows = session.exec(select(Notification).order_by(col(Notification.id))).all()
         assert [(r.template, r.status) for r in rows] == [
             ("meeting_registered", "cancelled"),  # Anna cancelled before it went out
+            ("meeting_reminder", "cancelled"),  # and her reminder with it
             ("meeting_waitlisted", "sent"),
+            ("meeting_unregistered", "sent"),  # her confirmation
             ("meeting_promoted", "sent"),
+            ("meeting_reminder", "pending"),  # Bram's, due 48 hours before the start
         ]
     subjects = sorted(
         str(email.message_from_bytes(p.read_bytes(), policy=email.policy.default)["Subject"])
@@ -65,5 +68,6 @@ def test_registration_mails_are_sent(engine: Engine, tmp_path: Path) -> None:
     )
     assert subjects == [
         f"[{code}] Er is een plaats voor u: Doorlopende leerlijnen",
+        f"[{code}] U bent afgemeld: Doorlopende leerlijnen",
         f"[{code}] U staat op de wachtlijst: Doorlopende leerlijnen",
     ]

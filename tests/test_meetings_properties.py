@@ -1,7 +1,8 @@
 """Property test of registrations and the waitlist against a small in-memory model (SQLite).
 
 Hypothesis drives random sequences of register / cancel / change capacity /
-pass the deadline / the team promoting, including ones that must be refused.
+pass the deadline / the team promoting / switching "new regions first" on and
+off, including ones that must be refused.
 A plain Python model decides what each should do; after every step the
 database holds exactly the model's statuses, in the model's waitlist order,
 and never more registered than capacity.
@@ -19,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import ClassVar
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
@@ -45,7 +47,7 @@ START = datetime(2027, 3, 2, 9, 0, tzinfo=UTC)
 DEADLINE = START - timedelta(days=7)
 LATE = DEADLINE + timedelta(hours=1)
 CAPACITY = 3
-MAX_PER_REGION = 1
+MAX_PER_REGION = 2
 
 
 def region_of(person: int) -> str | None:
@@ -60,6 +62,7 @@ def email_of(person: int) -> str:
 class Model:
     capacity: int = CAPACITY
     closed: bool = False  # past the deadline
+    new_regions_first: bool = False
     # (person, status) in the order they registered: FIFO
     entries: list[tuple[int, str]] = field(default_factory=list)
 
@@ -82,19 +85,29 @@ class Model:
         region = region_of(person)
         return region is None or self.count(region) < MAX_PER_REGION
 
+    def line(self) -> list[int]:
+        """Who gets the next seat first: FIFO, or people of regions nobody registered from."""
+        waiting = [p for p, s in self.entries if s == "waitlisted"]
+        if not self.new_regions_first:
+            return waiting
+        new = [p for p in waiting if region_of(p) is not None and self.count(region_of(p)) == 0]
+        return new + [p for p in waiting if p not in new]
+
     def place(self, person: int) -> int | None:
-        line = [p for p, s in self.entries if s == "waitlisted"]
+        line = self.line()
         return line.index(person) + 1 if person in line else None
 
     def promote(self) -> None:
-        for i, (p, s) in enumerate(self.entries):
-            if self.count() >= self.capacity:
-                break
-            if s == "waitlisted" and self.fits(p):
-                self.entries[i] = (p, "registered")
+        while self.count() < self.capacity:
+            first = next((p for p in self.line() if self.fits(p)), None)
+            if first is None:
+                return
+            i = self.open_index(first)
+            assert i is not None
+            self.entries[i] = (first, "registered")
 
 
-def _build_template(directory: Path) -> tuple[Path, str]:
+def _build_template(directory: Path, new_regions_first: bool) -> tuple[Path, str]:
     path = directory / "template.sqlite3"
     engine = make_engine(f"sqlite:///{path}")
     upgrade(engine)
@@ -114,6 +127,7 @@ def _build_template(directory: Path) -> tuple[Path, str]:
             capacity=CAPACITY,
             registration_deadline=DEADLINE,
             max_per_region=MAX_PER_REGION,
+            new_regions_first=new_regions_first,
             by=TEAM,
             now=NOW,
         ).code
@@ -123,6 +137,7 @@ def _build_template(directory: Path) -> tuple[Path, str]:
 
 class WaitlistMachine(RuleBasedStateMachine):
     template: ClassVar[tuple[Path, str]]
+    new_regions_first: ClassVar[bool]
 
     def __init__(self) -> None:
         super().__init__()
@@ -131,7 +146,7 @@ class WaitlistMachine(RuleBasedStateMachine):
         path = self.directory / "meetings.sqlite3"
         shutil.copyfile(source, path)
         self.engine: Engine = make_engine(f"sqlite:///{path}")
-        self.model = Model()
+        self.model = Model(new_regions_first=self.new_regions_first)
         self.tick = 0
 
     def teardown(self) -> None:
@@ -206,6 +221,18 @@ class WaitlistMachine(RuleBasedStateMachine):
         if not m.closed:
             m.promote()
 
+    @rule(on=st.booleans())
+    def switch_new_regions_first(self, on: bool) -> None:
+        with transaction(self.engine) as session:
+            before = mt.get_meeting(session, self.code).sequence
+            meeting = mt.edit_meeting(
+                session, self.code, new_regions_first=on, by=TEAM, now=self.now()
+            )
+            assert meeting.sequence == before  # the team's option: nobody is told
+        self.model.new_regions_first = on
+        if not self.model.closed:
+            self.model.promote()
+
     @rule()
     def pass_deadline(self) -> None:
         self.model.closed = True
@@ -225,14 +252,17 @@ class WaitlistMachine(RuleBasedStateMachine):
             got = [(int(r.email[1 : r.email.index("@")]), r.status) for r in rows]
             assert got == self.model.entries
             line = [r.email for r in mt.waitlist(session, self.code)]
-            assert line == [email_of(p) for p, s in self.model.entries if s == "waitlisted"]
+            assert line == [email_of(p) for p in self.model.line()]
             attending = mt.attendees(session, self.code)
             meeting = mt.get_meeting(session, self.code)
             assert len(attending) <= meeting.capacity == self.model.capacity
 
 
-def test_waitlist_behaves_like_the_model(tmp_path: Path) -> None:
-    WaitlistMachine.template = _build_template(tmp_path)
+@pytest.mark.parametrize("new_regions_first", [False, True], ids=["fifo", "new-regions-first"])
+def test_waitlist_behaves_like_the_model(tmp_path: Path, new_regions_first: bool) -> None:
+    """Starting first come first served, or with new regions first (either can switch)."""
+    WaitlistMachine.template = _build_template(tmp_path, new_regions_first)
+    WaitlistMachine.new_regions_first = new_regions_first
     run_state_machine_as_test(
         WaitlistMachine,
         settings=settings(

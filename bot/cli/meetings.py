@@ -1,4 +1,4 @@
-"""`sto meetings`: create, change and cancel theme meetings; attendees and attendance."""
+"""`sto meetings`: create, change, announce and cancel theme meetings; people and attendance."""
 
 from __future__ import annotations
 
@@ -8,14 +8,18 @@ from datetime import datetime, time
 from typing import Annotated, Any
 
 import typer
-from sqlmodel import Session
+from sqlalchemy import func
+from sqlmodel import Session, col, select
 
 from bot.cli.context import CliContext, ctx_of
 from bot.cli.output import pick_format, table, to_csv, to_json
 from bot.render import default_renderer
+from models import announcements, meeting_report
 from models import meetings as mt
 from models.db import reading, transaction
-from models.tables import Region, Registration, ThemeMeeting
+from models.periods import get_period
+from models.tables import Contact, Region, RegionContact, Registration, ThemeMeeting
+from models.types import Channel
 
 ATTENDEE_FIELDS = ("code", "name", "email", "region", "status", "channel", "registered_at")
 ATTENDEE_FIELDS_FULL = (*ATTENDEE_FIELDS, "attended")
@@ -37,6 +41,7 @@ MEETING_FIELDS = (
     "status",
     "sequence",
 )
+REGION_FIELDS = ("region", "name", "meetings", "registrations", "waitlisted", "attended")
 DATETIME_FORMATS = ("%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%d-%m-%Y %H:%M")
 
 
@@ -90,6 +95,7 @@ def describe(session: Session, m: ThemeMeeting) -> dict[str, Any]:
         "waitlisted": waiting,
         "registration_deadline": m.registration_deadline,
         "max_per_region": m.max_per_region,
+        "new_regions_first": m.new_regions_first,
         "status": m.status,
         "sequence": m.sequence,
     }
@@ -125,6 +131,9 @@ def create(
     max_per_region: Annotated[
         int | None, typer.Option("--max-per-region", help=mh("max_per_region"))
     ] = None,
+    new_regions_first: Annotated[
+        bool, typer.Option("--new-regions-first/--fifo", help=mh("new_regions_first"))
+    ] = False,
 ) -> None:
     cli = ctx_of(ctx)
     tz = timezone or cli.settings.timezone
@@ -142,6 +151,7 @@ def create(
             capacity=capacity,
             registration_deadline=parse_when(cli, deadline, tz, end_of_day=True),
             max_per_region=max_per_region,
+            new_regions_first=new_regions_first,
             by=cli.actor,
             now=cli.clock.now(),
         )
@@ -166,6 +176,9 @@ def edit(
     max_per_region: Annotated[
         int | None, typer.Option("--max-per-region", help=mh("max_per_region"))
     ] = None,
+    new_regions_first: Annotated[
+        bool | None, typer.Option("--new-regions-first/--fifo", help=mh("new_regions_first"))
+    ] = None,
 ) -> None:
     cli = ctx_of(ctx)
     with transaction(cli.engine) as session:
@@ -178,6 +191,7 @@ def edit(
             "online_url": online_url,
             "capacity": capacity,
             "max_per_region": max_per_region,
+            "new_regions_first": new_regions_first,
             "timezone": timezone,
             "starts_at": parse_when(cli, start, tz) if start else None,
             "ends_at": parse_when(cli, end, tz) if end else None,
@@ -185,7 +199,7 @@ def edit(
                 parse_when(cli, deadline, tz, end_of_day=True) if deadline else None
             ),
         }
-        before = mt.get_meeting(session, code).sequence
+        before = describe(session, mt.get_meeting(session, code))
         meeting = mt.edit_meeting(
             session,
             code,
@@ -194,7 +208,12 @@ def edit(
             **{k: v for k, v in changes.items() if v is not None},
         )
         data = describe(session, meeting)
-    key = "meetings.changed" if meeting.sequence != before else "meetings.unchanged"
+    if data["sequence"] != before["sequence"]:
+        key = "meetings.changed"
+    elif data != before:
+        key = "meetings.changed_quietly"  # only the team's own options
+    else:
+        key = "meetings.unchanged"
     cli.out.print(cli.t(key, m=data), markup=False)
 
 
@@ -253,8 +272,9 @@ def show(
             describe_registration(session, meeting.code, r)
             for r in [*mt.attendees(session, code), *mt.waitlist(session, code)]
         ]
+        regions = [c.__dict__ for c in meeting_report.counts(session, meeting=meeting)]
     if as_json:
-        cli.write(to_json({**data, "registrations": people}))
+        cli.write(to_json({**data, "registrations": people, "regions": regions}))
         return
     cli.out.print(
         cli.t(
@@ -267,6 +287,23 @@ def show(
         markup=False,
     )
     _people_table(cli, people)
+    if regions:
+        _regions_table(cli, regions)
+
+
+def _regions_table(cli: CliContext, regions: list[dict[str, Any]]) -> None:
+    heads = ("region", "region_name", "meetings", "registered", "waiting", "attended_count")
+    t = table([cli.t(f"meetings.header_{k}") for k in heads], right=(2, 3, 4, 5))
+    for r in regions:
+        t.add_row(
+            r["region"] or cli.t("meetings.no_region"),
+            r["name"],
+            str(r["meetings"]),
+            str(r["registrations"]),
+            str(r["waitlisted"]),
+            str(r["attended"]),
+        )
+    cli.out.print(t)
 
 
 def _people_table(cli: CliContext, people: list[dict[str, Any]]) -> None:
@@ -332,3 +369,148 @@ def promote(ctx: typer.Context, code: Code) -> None:
         promoted = mt.promote_next(session, code, by=cli.actor, now=cli.clock.now())
         meeting_code = mt.get_meeting(session, code).code
     cli.out.print(cli.t("meetings.promoted", code=meeting_code, count=len(promoted)), markup=False)
+
+
+@app.command("regions", help=mh("regions"))
+def regions(
+    ctx: typer.Context,
+    period: Annotated[str | None, typer.Option("--period", help=mh("period"))] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_csv: Annotated[bool, typer.Option("--csv")] = False,
+) -> None:
+    """Per region: registrations and attendance over all meetings (or those of a period)."""
+    cli = ctx_of(ctx)
+    fmt = pick_format(cli, as_json, as_csv)
+    with reading(cli.engine) as session:
+        per = get_period(session, period) if period else None
+        rows = [
+            c.__dict__
+            for c in meeting_report.counts(
+                session, period=per, timezone=cli.settings.timezone, every_region=True
+            )
+        ]
+    if fmt == "json":
+        cli.write(to_json(rows))
+    elif fmt == "csv":
+        cli.write(to_csv(rows, REGION_FIELDS))
+    else:
+        _regions_table(cli, rows)
+
+
+def _contact(session: Session, email: str) -> Contact | None:
+    return session.exec(
+        select(Contact).where(func.lower(Contact.email) == mt.normalise_email(email))
+    ).first()
+
+
+def _only_region(session: Session, contact: Contact | None) -> str | None:
+    """The region of a contact who has exactly one; otherwise the team names it."""
+    if contact is None:
+        return None
+    codes = session.exec(
+        select(Region.code)
+        .join(RegionContact, col(RegionContact.region_id) == Region.id)
+        .where(RegionContact.contact_id == contact.id)
+    ).all()
+    return codes[0] if len(codes) == 1 else None
+
+
+@app.command("register", help=mh("register"))
+def register(
+    ctx: typer.Context,
+    code: Code,
+    name: Annotated[str, typer.Option("--name", help=mh("name"))],
+    email: Annotated[str, typer.Option("--email", help=mh("email"))],
+    region: Annotated[str | None, typer.Option("--region", help=mh("region"))] = None,
+) -> None:
+    """Register someone who phoned or wrote to the team (or put them on the waitlist)."""
+    cli = ctx_of(ctx)
+    with transaction(cli.engine) as session:
+        contact = _contact(session, email)
+        reg = mt.register(
+            session,
+            code,
+            name=name,
+            email=email,
+            region_code=region or _only_region(session, contact),
+            contact_id=contact.id if contact else None,
+            channel=Channel.cli.value,
+            by=cli.actor,
+            now=cli.clock.now(),
+        )
+        meeting = mt.get_meeting(session, code)
+        place = mt.waitlist_position(session, meeting.code, reg.email)
+        left = mt.seats_left(session, meeting)
+        status, address, meeting_code = reg.status, reg.email, meeting.code
+    cli.out.print(
+        cli.t(
+            "meetings.registered_by_team",
+            code=meeting_code,
+            email=address,
+            status=status,
+            place=place,
+            seats_left=left,
+        ),
+        markup=False,
+    )
+
+
+@app.command("unregister", help=mh("unregister"))
+def unregister(
+    ctx: typer.Context,
+    code: Code,
+    email: Annotated[str, typer.Option("--email", help=mh("email"))],
+) -> None:
+    """Cancel someone's registration; a freed seat goes to the first in line."""
+    cli = ctx_of(ctx)
+    with transaction(cli.engine) as session:
+        before = {r.id for r in mt.attendees(session, code)}
+        reg = mt.cancel_registration(session, (code, email), by=cli.actor, now=cli.clock.now())
+        meeting_code = mt.get_meeting(session, code).code
+        promoted = [r.name for r in mt.attendees(session, code) if r.id not in before]
+        address = reg.email
+    cli.out.print(
+        cli.t("meetings.unregistered", code=meeting_code, email=address, promoted=promoted),
+        markup=False,
+    )
+
+
+@app.command("announce", help=mh("announce"))
+def announce(
+    ctx: typer.Context,
+    code: Code,
+    regions: Annotated[str | None, typer.Option("--regions", help=mh("regions_option"))] = None,
+    everyone: Annotated[bool, typer.Option("--all", help=mh("announce_all"))] = False,
+) -> None:
+    """Email every contact of the chosen regions, and a Slack DM to those with a Slack id."""
+    cli = ctx_of(ctx)
+    codes = [c.strip() for c in (regions or "").split(",") if c.strip()]
+    if everyone == bool(codes):
+        cli.fail("meetings.announce_choose", code=2)
+    settings = cli.settings
+    with transaction(cli.engine) as session:
+        done = announcements.announce(
+            session,
+            code,
+            regions=None if everyone else codes,
+            mail_per_minute=settings.announce_mail_per_minute,
+            slack_per_minute=settings.announce_slack_per_minute,
+            by=cli.actor,
+            now=cli.clock.now(),
+        )
+    cli.out.print(
+        cli.t(
+            "meetings.announced",
+            code=done.code,
+            contacts=done.contacts,
+            already=done.already,
+            mails=done.email.count,
+            mail_last=done.email.last_due,
+            mail_rate=settings.announce_mail_per_minute,
+            slacks=done.slack.count,
+            slack_last=done.slack.last_due,
+            slack_rate=settings.announce_slack_per_minute,
+            tz=settings.timezone,
+        ),
+        markup=False,
+    )

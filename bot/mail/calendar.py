@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from icalendar import Calendar, Event, vCalAddress, vText
+from icalendar import Calendar, Event, vCalAddress, vText, vUri
 
 from bot.mail.headers import one_line
 from bot.mail.timezones import vtimezone
@@ -55,6 +55,7 @@ class Invite:
     end: datetime | None = None
     timezone: str = "Europe/Amsterdam"
     location: str = ""
+    url: str = ""
     cancel: bool = False
     rsvp: bool = True
 
@@ -120,6 +121,8 @@ def build(invite: Invite, *, stamp: datetime) -> Calendar:
         event.add("DESCRIPTION", invite.description)
     if invite.location:
         event.add("LOCATION", one_line(invite.location, 250))
+    if invite.url:
+        event.add("URL", vUri(one_line(invite.url, 1000)))
     event.add("ORGANIZER", _person(invite.organizer))
     event.add(
         "ATTENDEE",

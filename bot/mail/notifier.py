@@ -6,7 +6,12 @@ key fixes the Message-ID. Notifications about a request list the request's
 thread id in References, so a mail client keeps them together, and a reply
 carries the reference back. A scheduled request carries an invitation for
 its days; a cancelled one that had days carries the cancellation of that
-invitation (same UID, higher SEQUENCE).
+invitation (same UID, higher SEQUENCE). A meeting's registration, promotion
+and change carry a timed invitation in the meeting's time zone; its
+cancellation, and a registrant's own, carry `METHOD:CANCEL` (context keys
+`code`, `starts_at`, `ends_at` (ISO), `timezone`, `location`, `online_url`,
+`sequence`, see `models.meetings._context`); `place` set means the reader was
+on the waitlist, who gets no calendar part with a cancellation.
 
 Context keys beyond what every request notification has (all optional):
 `dates` (ISO days; for request_scheduled they are otherwise read from
@@ -20,7 +25,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from bot.mail.calendar import Invite, Person, invite_uid
@@ -34,7 +39,15 @@ from scheduling.dispatcher import Message, PermanentFailure
 
 log = logging.getLogger("sto.mail")
 # Templates whose mail carries an invitation: True when it is a cancellation.
-INVITATIONS = {"request_scheduled": False, "request_cancelled": True}
+INVITATIONS = {
+    "request_scheduled": False,
+    "request_cancelled": True,
+    "meeting_registered": False,
+    "meeting_promoted": False,
+    "meeting_changed": False,
+    "meeting_cancelled": True,
+    "meeting_unregistered": True,
+}
 
 
 def days_of(template: str, context: Mapping[str, Any]) -> list[date]:
@@ -116,6 +129,10 @@ class MailNotifier:
 
     def _invite(self, message: Message, context: dict[str, Any], days: list[date]) -> Invite | None:
         cancel = INVITATIONS.get(message.template)
+        if cancel is not None and message.template.startswith("meeting_"):
+            if cancel and context.get("place") is not None:
+                return None  # they were on the waitlist: nothing in their calendar to remove
+            return self._meeting_invite(message, context, cancel=cancel)
         if cancel is None or not days:
             return None
         # The UID follows the subject ("request:STO-2027-0042"), so every version updates
@@ -130,5 +147,39 @@ class MailNotifier:
             organizer=Person(self.composer.sender, self.composer.from_name(lang)),
             attendee=Person(message.recipient, str(context.get("name", ""))),
             days=tuple(days),
+            cancel=cancel,
+        )
+
+    def _meeting_invite(
+        self, message: Message, context: dict[str, Any], *, cancel: bool
+    ) -> Invite | None:
+        """A timed event in the meeting's own zone; one UID per meeting ("meeting:TB-2027-03").
+
+        SEQUENCE is the meeting's: every change raises it, so the update replaces the
+        entry; a registrant's own cancellation removes their copy with the current one.
+        """
+        try:
+            start = datetime.fromisoformat(str(context["starts_at"]))
+            end = datetime.fromisoformat(str(context["ends_at"]))
+            code, sequence = str(context["code"]), int(context["sequence"])
+        except (KeyError, ValueError, TypeError):
+            log.warning(
+                "no invitation: %s notification %s lacks its times", message.template, message.id
+            )
+            return None
+        lang = message.language
+        location, url = str(context.get("location", "")), str(context.get("online_url", ""))
+        return Invite(
+            uid=invite_uid(f"meeting:{code}", self.composer.domain),
+            sequence=sequence,
+            summary=self.composer.phrase("meeting_invite_summary", lang, context),
+            description=self.composer.phrase("meeting_invite_description", lang, context),
+            organizer=Person(self.composer.sender, self.composer.from_name(lang)),
+            attendee=Person(message.recipient, str(context.get("name", ""))),
+            start=start,
+            end=end,
+            timezone=str(context.get("timezone") or "Europe/Amsterdam"),
+            location=location or url,
+            url=url,
             cancel=cancel,
         )
