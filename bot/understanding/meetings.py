@@ -34,8 +34,12 @@ _ANGLE = re.compile(r"<([^<>\n]{1,200})>")
 # Words that introduce a person before a name or an address.
 _CUE = re.compile(
     r"\b(?:voor|for|en|and|met|with|plus|collega'?s?|colleagues?|ook|also|namelijk|"
-    r"aanmelden|inschrijven|registreren|register|sign\s+up|ik\s+en|me\s+and)\b|[:]"
+    r"aanmelden|inschrijven|registreren|register|sign\s+up|ik\s+en|me\s+and|graag|please)\b"
 )
+_ADDING = frozenset({"en", "and", "ook", "also", "plus", "met", "with"})
+_WRAPPED_BEFORE = re.compile(r"[ \t]*\n[ \t]*<(?=[^<>\n]*@)")
+_WRAPPED_OPEN = re.compile(r"<[ \t]*\n[ \t]*")
+_WRAPPED_CLOSE = re.compile(r"[ \t]*\n[ \t]*>")
 _SIGNATURE_LINE = re.compile(r"\s*(?:e|m|t|tel|e-?mail|mail|web|w)\s*[:.]", re.IGNORECASE)
 _NAME_WORD = r"(?:[A-Z][\w'-]*|van|de|der|den|ter|ten|te|het|'t|la|le|du|da|von)"
 _NAMED = re.compile(rf"\b(?:voor|for)\s+((?:[A-Z][\w'-]*)(?:\s+{_NAME_WORD}){{0,4}})")
@@ -51,11 +55,11 @@ _DECLINE = re.compile(
     r"|\b(?:kom|komen)\s+(?:\w+\s+){0,2}?niet\b|\bben\s+(?:er\s+)?(?:\w+\s+){0,2}?niet\s+bij\b"
     r"|\bzijn\s+(?:er\s+)?(?:\w+\s+){0,2}?niet\s+bij\b|\bverhinderd\b"
     r"|\b(?:can't|cannot|can\s+not|won't|will\s+not|unable\s+to|not\s+able\s+to)\s+"
-    r"(?:\w+\s+){0,2}?(?:make\s+it|attend|come|be\s+there|join)\b"
+    r"(?:\w+\s+){0,3}?(?:make\s+it|attend|come|be\s+there|join)\b"
 )
 _ATTEND = re.compile(
     r"^\s*(?:ja|yes|graag|prima|top|zeker|absoluut|sure)\b"
-    r"|\b(?:ik|wij|we)\s+(?:kom|komen)\b|\b(?:ik\s+ben|wij\s+zijn|we\s+zijn)\s+(?:er\s+)?(?:graag\s+)?bij\b"
+    r"|\b(?:ik|wij|we)\s+(?:kom|komen)\b|\b(?:ik\s+ben|wij\s+zijn|we\s+zijn)\s+(?:er\s*)?(?:graag\s+)?bij\b"
     r"|\b(?:wil|willen|zou|zouden)\s+(?:\w+\s+){0,3}?(?:komen|deelnemen|aanwezig\s+zijn)\b"
     r"|\bdeelnemen\b|\bcount\s+(?:me|us)\s+in\b"
     r"|\b(?:i|we)(?:'ll|\s+will|\s+would\s+like\s+to|'d\s+like\s+to)\s+(?:\w+\s+)?(?:come|attend|be\s+there|join)\b"
@@ -112,12 +116,13 @@ def read_meeting(
     text = normalise(text)
     folded = fold(text)
     skip = {a.lower() for a in ignore}
-    colleagues = _colleagues(text, skip, {fold(n) for n in not_names})
+    colleagues, added = _colleagues(text, skip, {fold(n) for n in not_names})
     decline = bool(_DECLINE.search(folded))
     seats = _seats(folded)
     attend = not decline and (bool(_ATTEND.search(folded)) or seats is not None)
     includes_self = (
         not colleagues
+        or added
         or bool(_SELF.search(folded))
         or (seats is not None and seats > len(colleagues))
     )
@@ -139,9 +144,14 @@ def _seats(folded: str) -> int | None:
     return int(word) if word.isdigit() else WORDS.get(word)
 
 
-def _colleagues(text: str, skip: set[str], not_names: set[str]) -> list[Colleague]:
+def _colleagues(text: str, skip: set[str], not_names: set[str]) -> tuple[list[Colleague], bool]:
+    """The colleagues, and whether one was added to the writer ("aanmelden X en Piet <...>")
+    rather than registered on their behalf ("aanmelden X voor Piet <...>")."""
     found: list[Colleague] = []
+    added = False
     seen: set[str] = set()
+    # Plain text wrapped at 76 characters breaks "Piet Jansen <piet@...>" over two lines.
+    text = _WRAPPED_OPEN.sub("<", _WRAPPED_CLOSE.sub(">", _WRAPPED_BEFORE.sub(" <", text)))
     for line in text.split("\n"):
         if _SIGNATURE_LINE.match(line):
             continue
@@ -155,6 +165,8 @@ def _colleagues(text: str, skip: set[str], not_names: set[str]) -> list[Colleagu
             if not cue:
                 continue
             seen.add(key)
+            words = {fold(c.group()) for c in cue}
+            added = added or bool(words & _ADDING and not words & {"voor", "for"})
             name = _clean_name(before[cue[-1].end() :]) or _name_after(line[end:])
             found.append(Colleague(name or _name_from_address(address), address))
         if hits or "<" in line:
@@ -166,7 +178,7 @@ def _colleagues(text: str, skip: set[str], not_names: set[str]) -> list[Colleagu
                 continue
             if fold(name) not in {fold(c.name) for c in found}:
                 found.append(Colleague(name, ""))
-    return found
+    return found, added
 
 
 def _addresses(line: str) -> list[tuple[int, int, str]]:
