@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import re
 import smtplib
 import threading
 from collections.abc import Iterator
@@ -626,3 +627,59 @@ def test_without_trust_registering_waits_for_the_code(world: World) -> None:
         threaded_under(registered, reply)
     finally:
         running.close()
+
+
+# --- the answers themselves ---------------------------------------------------------------
+
+EVIL = '<script>alert("x")</script>'
+WHEN = {
+    "starts_at": "2027-03-02T09:00:00+00:00",
+    "ends_at": "2027-03-02T12:00:00+00:00",
+    "timezone": "Europe/Amsterdam",
+}
+MEETING = {"code": "TB-2027-01", "title": EVIL, **WHEN}
+ANSWERS: dict[str, dict[str, Any]] = {
+    "mail_meeting_unknown": {
+        "code": "TB-2027-42",
+        "action": "register",
+        "meetings": [{**MEETING, "seats_left": 1, "open": True}],
+    },
+    "mail_meeting_ask_region": {**MEETING, "regions": [["TWENTE", "Twente"]]},
+    "mail_meeting_closed": {**MEETING, "reason": "deadline_passed"},
+    "mail_meeting_already": {**MEETING, "email": ZEE, "status": "waitlisted", "place": 3},
+    "mail_meeting_not_registered": {**MEETING, "email": ZEE},
+    "mail_meeting_colleagues": {
+        **MEETING,
+        "lines": [
+            {"name": EVIL, "email": "piet@school.example", "outcome": "waitlisted", "place": 2},
+            {"name": "Klaas", "email": "klaas@school", "outcome": "invalid_address", "place": None},
+        ],
+        "unnamed": 1,
+    },
+    "meeting_unregistered": {
+        **MEETING,
+        "name": "Zeger",
+        "location": "Utrecht",
+        "online_url": "",
+        "sequence": 0,
+        "place": None,
+    },
+}
+
+
+@pytest.mark.parametrize("lang", ["nl", "en"])
+@pytest.mark.parametrize("template", sorted(ANSWERS))
+def test_every_meeting_answer_renders_in_both_languages_and_escapes_html(
+    lang: str, template: str
+) -> None:
+    composer = Composer(Renderer(), OURS)
+    context = {**ANSWERS[template], "reply_subject": "Aanmelding", "in_reply_to": "<a@b>"}
+    parts = composer.render(template, lang, context, name="Zeger")
+    assert "<script>" not in parts.html and "&lt;script&gt;" in parts.html
+    assert "Undefined" not in parts.text + parts.html and "{{" not in parts.text
+    assert "\n-- \n" in parts.text
+    if template.startswith("mail_"):
+        assert parts.subject == ("Re: Aanmelding")
+    if lang == "nl":
+        words = set(re.findall(r"[a-zë]+", parts.text.lower()))
+        assert words & {"u", "uw"} and not words & {"je", "jij", "jouw", "jullie"}

@@ -116,3 +116,17 @@ def test_more_seats_than_names_keeps_the_writer_and_counts_the_seats() -> None:
     found = read_meeting("Graag 3 plaatsen, ook voor Piet <piet@school.nl>")
     assert found.seats == 3 and found.includes_self
     assert found.colleagues == (Colleague("Piet", "piet@school.nl"),)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Ja, maar waar is het precies?",
+        "Graag zou ik weten of er parkeerplaatsen zijn.",
+        "Zou mijn collega ook kunnen komen?",
+        "Dank u wel!",
+    ],
+)
+def test_a_question_or_thanks_is_no_yes(text: str) -> None:
+    attend, decline, _, _ = read(text)
+    assert not attend and not decline

@@ -57,13 +57,18 @@ _DECLINE = re.compile(
     r"|\b(?:can't|cannot|can\s+not|won't|will\s+not|unable\s+to|not\s+able\s+to)\s+"
     r"(?:\w+\s+){0,3}?(?:make\s+it|attend|come|be\s+there|join)\b"
 )
+# A statement that one comes counts always; a bare "ja" or a wish only without a
+# question in the mail ("Ja, maar waar is het?" asks, it does not register).
 _ATTEND = re.compile(
-    r"^\s*(?:ja|yes|graag|prima|top|zeker|absoluut|sure)\b"
-    r"|\b(?:ik|wij|we)\s+(?:kom|komen)\b|\b(?:ik\s+ben|wij\s+zijn|we\s+zijn)\s+(?:er\s*)?(?:graag\s+)?bij\b"
-    r"|\b(?:wil|willen|zou|zouden)\s+(?:\w+\s+){0,3}?(?:komen|deelnemen|aanwezig\s+zijn)\b"
-    r"|\bdeelnemen\b|\bcount\s+(?:me|us)\s+in\b"
-    r"|\b(?:i|we)(?:'ll|\s+will|\s+would\s+like\s+to|'d\s+like\s+to)\s+(?:\w+\s+)?(?:come|attend|be\s+there|join)\b"
-    r"|\b(?:i|we)\s+(?:am|are)\s+(?:coming|in)\b"
+    r"\b(?:ik|wij|we)\s+(?:kom|komen)\b(?!\s+(?:\w+\s+)?niet)"
+    r"|\b(?:ik\s+ben|wij\s+zijn|we\s+zijn)\s+(?:er\s*)?(?:graag\s+)?bij\b"
+    r"|\bcount\s+(?:me|us)\s+in\b|\b(?:i|we)\s+(?:am|are)\s+(?:coming|in)\b"
+    r"|\b(?:i|we)(?:'ll|\s+will)\s+(?:\w+\s+)?(?:come|attend|be\s+there|join)\b"
+)
+_ATTEND_SOFT = re.compile(
+    r"^\s*(?:ja|yes)\b"
+    r"|\b(?:wil|willen|zou|zouden|graag)\s+(?:\w+\s+){0,3}?(?:komen|deelnemen|aanwezig\s+zijn)\b"
+    r"|\b(?:i|we)(?:\s+would\s+like\s+to|'d\s+like\s+to|\s+want\s+to)\s+(?:come|attend|join)\b"
 )
 _SEATS = re.compile(
     r"\b(\d{1,2}|een|twee|drie|vier|vijf|zes|zeven|acht|negen|tien|one|two|three|four|five|six)"
@@ -119,7 +124,8 @@ def read_meeting(
     colleagues, added = _colleagues(text, skip, {fold(n) for n in not_names})
     decline = bool(_DECLINE.search(folded))
     seats = _seats(folded)
-    attend = not decline and (bool(_ATTEND.search(folded)) or seats is not None)
+    soft = "?" not in folded and bool(_ATTEND_SOFT.search(folded))
+    attend = not decline and (bool(_ATTEND.search(folded)) or soft or seats is not None)
     includes_self = (
         not colleagues
         or added
