@@ -32,6 +32,7 @@ from sqlmodel import Session, col, select
 
 from bot.mail.compose import Composer
 from bot.mail.headers import domain_of, message_id
+from bot.mail.imap import ImapInbox
 from bot.mail.inbound import Inbound, MailDeps
 from bot.mail.notifier import MailNotifier
 from bot.mail.outbound import SmtpMailer
@@ -45,6 +46,8 @@ from models.db import transaction
 from models.tables import Contact, Notification, Region, RegionContact, Registration
 from scheduling.dispatcher import Dispatcher
 from tests.conftest import NOW, TEAM, RegionFactory
+from tests.imap_server import running_dovecot
+from tests.test_mail_imap import config_for
 from tests.test_mail_out import Store, free_port
 
 OURS = "ondersteuning@sto.example"
@@ -383,6 +386,35 @@ def test_a_gmail_reply_to_the_announcement_registers_the_writer_and_a_colleague(
     assert piet["In-Reply-To"] is None  # Piet wrote nothing: a notification, not an answer
     assert piet["Auto-Submitted"] == "auto-generated"
     assert "Beste Piet Jansen," in text(piet)
+
+
+def test_a_reply_to_the_announcement_through_the_imap_mailbox(world: World, post: Post) -> None:
+    """The normal deployment: the team's mailbox in Dovecot, read over IMAP."""
+    announcement = announce(world, SANNE, world.code)
+    raw = corpus(
+        "meeting_announce_reply_gmail_nl.eml", in_reply_to=announcement, other_code=world.small
+    )
+    with running_dovecot() as dovecot:
+        dovecot.deliver(raw)
+
+        async def read_the_mailbox() -> None:
+            inbox = ImapInbox(config_for(dovecot), post.inbound.handle)
+            stop = asyncio.Event()
+            task = asyncio.create_task(inbox.run(stop))
+            await asyncio.wait_for(inbox.waiting.wait(), TIMEOUT)  # the first round is over
+            stop.set()
+            await asyncio.wait_for(task, TIMEOUT)
+
+        post._run(read_the_mailbox())
+        assert dovecot.unseen() == set()  # marked read once recorded
+    assert registrations(world.engine, world.code) == [
+        (SANNE, "registered", "TWENTE", "email"),
+        (PIET, "registered", "TWENTE", "email"),
+    ]
+    answers = post.answers()
+    assert sorted(str(a["To"]).split("<")[1].rstrip(">") for a in answers) == sorted(
+        [PIET, SANNE, SANNE]
+    )
 
 
 @pytest.mark.parametrize("body", ["ja, ik kom graag", "Aanmelden graag!", "Count me in."])
