@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import re
 import zoneinfo
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -407,7 +408,10 @@ def _tell(
     *,
     key: str,
     place: int | None = None,
+    reply: Mapping[str, Any] | None = None,
 ) -> None:
+    """A mail to the registration's address; `reply` (the headers of a mail we answer,
+    as in `outbox.to_contact`) threads it under that mail."""
     assert reg.id is not None
     language = "nl"
     if reg.contact_id is not None:
@@ -422,7 +426,7 @@ def _tell(
         recipient=reg.email,
         now=now,
         language=language,
-        context=_context(meeting, reg, place),
+        context={**_context(meeting, reg, place), **(reply or {})},
         subject=(SUBJECT, reg.id),
     )
 
@@ -499,8 +503,12 @@ def register(
     channel: str,
     by: Actor,
     now: datetime,
+    reply: Mapping[str, Any] | None = None,
 ) -> Registration:
-    """Register someone, or put them on the waitlist (their place: `waitlist_position`)."""
+    """Register someone, or put them on the waitlist (their place: `waitlist_position`).
+
+    `reply`: the mail this answers (its thread headers), when it came by mail.
+    """
     meeting = _lock(session, code)
     reason = _closed_reason(meeting, now)
     if reason is not None:
@@ -546,10 +554,13 @@ def register(
         {"registration": reg.id, "status": reg.status, "place": place},
     )
     if fits:
-        _tell(session, meeting, reg, "meeting_registered", now, key="registered")
+        _tell(session, meeting, reg, "meeting_registered", now, key="registered", reply=reply)
         _remind(session, meeting, reg, now, retime=False)
     else:
-        _tell(session, meeting, reg, "meeting_waitlisted", now, key="waitlisted", place=place)
+        _tell(
+            session, meeting, reg, "meeting_waitlisted", now, key="waitlisted", place=place,
+            reply=reply,
+        )  # fmt: skip
     return reg
 
 
@@ -574,10 +585,13 @@ def cancel_registration(
     *,
     by: Actor,
     now: datetime,
+    reply: Mapping[str, Any] | None = None,
 ) -> Registration:
     """Cancel by id or by (code, email); a freed seat goes to the first in line who fits.
 
     Only before the deadline and before the start: after that the team promotes.
+    `reply`: the mail that asked to cancel (its thread headers); the registrant's
+    confirmation (`meeting_unregistered`) is then threaded under it.
     """
     if isinstance(registration, int):
         found = session.get(Registration, registration)
@@ -599,8 +613,12 @@ def cancel_registration(
     session.add(reg)
     session.flush()
     outbox.cancel_pending(session, (SUBJECT, reg.id), now)
-    # Their confirmation; with a seat it withdraws their invitation (METHOD:CANCEL).
-    _tell(session, meeting, reg, "meeting_unregistered", now, key="unregistered", place=place)
+    # Their confirmation (threaded under their mail when they wrote one); with a seat it
+    # withdraws their invitation (METHOD:CANCEL).
+    _tell(
+        session, meeting, reg, "meeting_unregistered", now, key="unregistered", place=place,
+        reply=reply,
+    )  # fmt: skip
     record(session, by, now, "meeting.unregister", meeting.code, {"registration": reg.id})
     if was == R.registered.value and _may_promote(meeting, now):
         _promote(session, meeting, by, now)

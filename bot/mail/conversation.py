@@ -2,7 +2,8 @@
 
 It parses nothing and decides no rule itself: the understanding comes from
 bot.understanding, every change from the domain (models.requests,
-models.mailbox), and every sentence from templates/<lang>/mail/.
+models.mailbox, models.meetings through bot.mail.meetings), and every
+sentence from templates/<lang>/mail/.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from typing import Any
 from sqlmodel import Session, select
 
 from bot.mail.headers import domain_of, message_id, ref_from_thread_id
+from bot.mail.meetings import CANCEL as MEETING_CANCEL
+from bot.mail.meetings import MEETING, MeetingMail
+from bot.mail.meetings import REGISTER as MEETING_REGISTER
 from bot.mail.parse import ParsedMail
 from bot.understanding import Intent, Understanding, merge, understand
 from config.settings import Settings
@@ -125,7 +129,18 @@ class Conversation:
                 return "wrong code"
         expecting = list((thread.draft or {}).get("missing") or [])
         found = understand(self.mail.new_text or self.mail.subject, self.today, expecting=expecting)
-        if thread.draft and found.intent in (Intent.request, Intent.unknown):
+        about_a_meeting = MeetingMail(self, contact, person, thread).handle(found.intent)
+        if about_a_meeting is not None:
+            return about_a_meeting
+        if (
+            thread.draft
+            and MEETING not in thread.draft
+            and found.intent
+            in (
+                Intent.request,
+                Intent.unknown,
+            )
+        ):
             found = merge(_from_draft(thread.draft), found)
         if found.intent is Intent.balance:
             return self._balance(contact, person)
@@ -217,6 +232,8 @@ class Conversation:
     def _perform(
         self, contact: Contact, person: people.Person, thread: MailThread, action: str
     ) -> str:
+        if action in (MEETING_REGISTER, MEETING_CANCEL):
+            return MeetingMail(self, contact, person, thread).perform(action)
         by = Actor(f"{contact.name} (mail:{contact.email})", Channel.email)
         reply = {**self._reply_headers(), "name": contact.name}
         draft = thread.draft or {}
