@@ -102,8 +102,8 @@ def start(
 
 def test_a_killed_dispatcher_loses_nothing_and_repeats_nothing_confirmed(
     engine: Engine,
-    server: Server,
-    start: object,  # noqa: F811
+    server: Server,  # noqa: F811
+    start: object,
 ) -> None:
     add_reminders(engine)
     store = server.store
