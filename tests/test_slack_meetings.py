@@ -9,6 +9,7 @@ and App Home: signed requests in, Web API calls out, rows checked in the databas
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -398,6 +399,9 @@ def test_register_myself_from_the_button(slack: SlackHarness, engine: Engine) ->
     assert {"for", "name", "email"} <= set(blocks) and "region" not in blocks
     me = blocks["for"]["element"]["initial_option"]
     assert me["value"] == "self" and "Zeger Zeeuw" in me["text"]["text"]
+    intro = view["blocks"][0]["text"]["text"]
+    assert intro.startswith(f"*Techniek in de regio* · {code}\ndinsdag 2 maart 2027 om 10:00")
+    assert intro.endswith("Utrecht\n\nKennisdeling")
 
     meta = view["private_metadata"]
     form = registration_form()
@@ -533,6 +537,35 @@ def test_two_users_race_for_the_last_seat_and_only_one_gets_it(
     loser = TWENTE_CONTACT if winner == ZEELAND_CONTACT else ZEELAND_CONTACT
     assert dm(slack, winner, 2 if winner == ZEELAND_CONTACT else 1).startswith("U bent aangemeld")
     assert "plaats 1." in dm(slack, loser, 2 if loser == ZEELAND_CONTACT else 1)
+
+
+def test_many_parallel_registrations_fill_the_seats_exactly_and_queue_the_rest(
+    slack: SlackHarness, engine: Engine
+) -> None:
+    code = new_meeting(engine, capacity=3)
+    forms = [
+        registration_form("colleague", name=f"Collega {n}", email=f"c{n}@school.example")
+        for n in range(10)
+    ]
+    users = [ZEELAND_CONTACT, TWENTE_CONTACT] * 5
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        results = list(pool.map(lambda u, f: sign_up(slack, u, code, f), users, forms))
+    assert results == [None] * 10
+    statuses = [status for status, _ in registrations(engine, code).values()]
+    assert statuses.count("registered") == 3 and statuses.count("waitlisted") == 7
+    with Session(engine) as session:
+        places = sorted(
+            mt.waitlist_position(session, code, r.email) or 0 for r in mt.waitlist(session, code)
+        )
+    assert places == list(range(1, 8))
+
+    def answers() -> list[str] | None:
+        found = dms(slack, ZEELAND_CONTACT) + dms(slack, TWENTE_CONTACT)
+        return found if len(found) == 10 else None
+
+    told = until(answers, "ten answers")
+    said = sorted(int(m) for t in told for m in re.findall(r"plaats (\d+)\.", t))
+    assert said == list(range(1, 8))  # everyone waiting was told a place of their own
 
 
 def test_a_repeated_submission_registers_once(slack: SlackHarness, engine: Engine) -> None:

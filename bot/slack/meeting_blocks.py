@@ -261,6 +261,7 @@ def register_modal(
         title=meeting.title,
         location=meeting.location,
         online_url=meeting.online_url,
+        description=meeting.description[:2000],
         **_when(deps, meeting),
     )
     blocks: list[Block] = [
