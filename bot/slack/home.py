@@ -9,7 +9,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlmodel import Session
 
 from bot.render import long_date
-from bot.slack import blocks
+from bot.slack import blocks, meeting_blocks
 from bot.slack.deps import SlackDeps
 from models import people, quota
 from models import requests as rq
@@ -48,6 +48,9 @@ def build(session: Session, deps: SlackDeps, person: Person | None) -> View:
     sections = [title, requests_title + "\n" + (request_text or deps.t("slack.home_nothing", lang))]
     if not person.is_team:
         sections.append(visits)
+    else:
+        upcoming = meeting_blocks.upcoming(session, deps.clock.now(), None)
+        sections.append(meeting_blocks.home_section(deps, lang, upcoming))
     return blocks.home_view(deps, lang, sections, balance)
 
 
