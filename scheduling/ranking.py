@@ -133,7 +133,7 @@ def _reasons(
         found.append(Reason("no_capacity", facts))
     if cap.absent_days:
         found.append(Reason("absent", {"days": cap.absent_days, **dates}))
-    if cap.month_cap_days:
+    if cap.month_cap_days and cap.free_days < needed:  # only when the maximum decides
         found.append(Reason("month_cap", {"days": cap.month_cap_days}))
     found.append(Reason("open_assignments", {"count": assigned}))
     return tuple(found)
