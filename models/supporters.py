@@ -382,17 +382,25 @@ def _tell(
     )
 
 
-def remove_absence(
-    session: Session, absence_id: int | str, by: Actor, now: datetime
-) -> SupporterAbsence:
-    """The supporter is present after all: the absence goes (what was handed over stays)."""
+def get_absence(session: Session, absence_id: int | str, *, lock: bool = False) -> SupporterAbsence:
+    """An absence by its number (as `sto supporters absences` shows it)."""
     try:
         number = int(str(absence_id).strip())
     except ValueError:
         raise UnknownAbsence(str(absence_id)) from None
-    absence = session.get(SupporterAbsence, number, with_for_update=True)
+    absence = session.get(SupporterAbsence, number, with_for_update=lock)
     if absence is None:
         raise UnknownAbsence(str(absence_id))
+    return absence
+
+
+def remove_absence(
+    session: Session, absence_id: int | str, by: Actor, now: datetime
+) -> SupporterAbsence:
+    """The supporter is present after all: the absence goes (what was handed over stays)."""
+    absence = get_absence(session, absence_id, lock=True)
+    number = absence.id
+    assert number is not None
     supporter = session.get(Supporter, absence.supporter_id)
     assert supporter is not None
     record(
