@@ -14,6 +14,7 @@ from bot.render import number
 from bot.slack import blocks
 from bot.slack.deps import SlackDeps
 from bot.slack.identity import who
+from bot.slack.listeners import absence
 from bot.slack.listeners.common import domain_message
 from bot.understanding import understand
 from models import ledger, quota
@@ -143,6 +144,8 @@ SUBCOMMANDS: dict[str, Handler] = {
     "request": request,
     "mijn": mine,
     "mine": mine,
+    "afwezig": absence.open_modal,
+    "absent": absence.open_modal,
 }
 
 
