@@ -379,3 +379,54 @@ def test_an_inactive_supporter_has_no_capacity(engine: Engine, ids: dict[str, in
         anton = sp.find_supporter(session, ids["anton"])
         assert capacity(session, anton, DEC, DEC + timedelta(days=30)).free_days == 0
         assert not is_available(session, anton, DEC)
+
+
+# ---- concurrency and the mail version ----------------------------------------------------
+
+
+def test_absences_registered_at_once_never_overlap_or_cross(
+    engine: Engine, ids: dict[str, int]
+) -> None:
+    """Eight overlapping absences for Carla at once: one wins. And Carla and Bea, each the
+    other's stand-in at the same time: only one of them can be away (no deadlock)."""
+    from tests.test_concurrency import run_together
+
+    def carla(i: int) -> sp.AbsenceResult:
+        start = DEC + timedelta(days=i)
+        return absent(engine, "cf@sto.example", start, start + timedelta(days=7))
+
+    outcomes = run_together(8, carla)
+    assert sum(isinstance(o, sp.AbsenceResult) for o in outcomes) == 1
+    assert all(isinstance(o, sp.AbsenceResult | AbsenceOverlap) for o in outcomes), outcomes
+
+    pairs = [("anton@sto.example", "bea@sto.example"), ("bea@sto.example", "anton@sto.example")]
+
+    def crossed(i: int) -> sp.AbsenceResult:
+        who, stand_in = pairs[i % 2]
+        return absent(engine, who, DEC, DEC + timedelta(days=4), stand_in)
+
+    outcomes = run_together(6, crossed)
+    won = [o for o in outcomes if isinstance(o, sp.AbsenceResult)]
+    assert len(won) == 1, outcomes
+    assert all(isinstance(o, sp.AbsenceResult | DomainError) for o in outcomes), outcomes
+    with Session(engine) as session:
+        assert (
+            len(sp.absences(session, supporter_id=ids["anton"]))
+            + len(sp.absences(session, supporter_id=ids["bea"]))
+            == 1
+        )
+
+
+def test_a_stand_in_without_slack_is_told_by_mail(engine: Engine, ids: dict[str, int]) -> None:
+    from bot.mail.compose import Composer
+    from bot.render import default_renderer
+
+    ref = request(engine, status="approved", supporter="cf@sto.example")
+    absent(engine, "cf@sto.example", DEC, DEC, "anton@sto.example")
+    (note,) = notes(engine, "absence_stand_in")
+    assert (note.channel, note.recipient) == ("email", "anton@sto.example")
+    mail = Composer(default_renderer(), "ondersteuning@localhost").render(
+        note.template, note.language, note.context
+    )
+    assert mail.subject == "U vervangt Carla Vriend (op dinsdag 1 december 2026)"
+    assert "Beste Anton Aalders" in mail.text and ref in mail.text and ref in mail.html
