@@ -11,13 +11,16 @@ them the facts: who is absent when, and which days are already planned.
 
 Visits (critical-friend visits, another module) plug in at two named places:
 `visit_days` (days a supporter is already out on a visit, counted as planned)
-and `hand_over_visits` (what an absence does to scheduled visits).
+and the `visits` argument of `add_absence` (a `VisitMover`: what an absence
+does to scheduled visits; the channels pass `scheduling.supporters.move_visits`
+through `scheduling.supporters.register_absence`, since moving a visit needs the
+planner, which lives in `scheduling/`).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -42,6 +45,8 @@ from models.tables import (
 )
 from models.types import RequestStatus, SupporterRole
 
+# (session, supporter_id, starts_on, ends_on, by, now) -> ids of the visits it moved
+VisitMover = Callable[[Session, int, date, date, Actor, datetime], list[int]]
 WEEKDAYS = ("ma", "di", "wo", "do", "vr", "za", "zo")
 MAX_REASON = 500
 # Requests that occupy a supporter's calendar days (completed ones count towards the month cap).
@@ -107,7 +112,7 @@ class AbsenceResult:
     absence: SupporterAbsence
     handed_over: list[str] = field(default_factory=list)  # request refs, now the stand-in's
     uncovered: list[str] = field(default_factory=list)  # refs left without a stand-in
-    visits: int = 0  # visits moved or re-proposed (see `hand_over_visits`)
+    visits: int = 0  # visits that ask for a new slot (see `VisitMover`)
 
 
 def _overlapping(
@@ -139,8 +144,13 @@ def add_absence(
     reason: str,
     by: Actor,
     now: datetime,
+    *,
+    visits: VisitMover | None = None,
 ) -> AbsenceResult:
     """Record an absence and hand the supporter's open requests to the stand-in.
+
+    `visits` moves the supporter's visits on those days (called after the
+    absence row is flushed, in this transaction); see the module docstring.
 
     Refused (nothing changes) when the end lies before the start, the stand-in
     is the same person, inactive, a coordinator or away themselves, or the
@@ -197,7 +207,8 @@ def add_absence(
             continue
         _hand_over(session, request, absent, substitute, absence, by, now)
         result.handed_over.append(request.ref)
-    result.visits = hand_over_visits(session, absence, by, now)
+    if visits is not None:
+        result.visits = len(visits(session, absent.id, starts_on, ends_on, by, now))
     record(
         session,
         by,
@@ -512,16 +523,6 @@ def visit_days(session: Session, supporter_id: int, start: date, end: date) -> d
     planned.
     """
     return {}
-
-
-def hand_over_visits(session: Session, absence: SupporterAbsence, by: Actor, now: datetime) -> int:
-    """HOOK for visits: what a new absence does to the supporter's scheduled visits.
-
-    Called by `add_absence` in its transaction, after the requests have moved.
-    The visits module makes it ask for a new slot (or hand the visit to the
-    stand-in) and returns how many visits it touched; until then: none.
-    """
-    return 0
 
 
 def open_assignments(

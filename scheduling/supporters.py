@@ -16,11 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlmodel import Session
 
 from models import supporters as sp
+from models.actor import Actor
 from models.tables import Region, Supporter
 from scheduling.calendar import WorkingCalendar, country_of, load_calendar
 
@@ -158,3 +159,35 @@ def capacity(
         cut += max(0, open_days - left)
         free += min(open_days, left)
     return Capacity(supporter.id, start, end, working, away, taken, cut, free)
+
+
+# ---- absences, with what they do to visits ------------------------------------------------
+
+
+def move_visits(
+    session: Session, supporter_id: int, starts_on: date, ends_on: date, by: Actor, now: datetime
+) -> list[int]:
+    """HOOK for visits: the supporter's visits on these days ask for a new slot.
+
+    The visit planner (scheduling/planner.py, another branch) provides
+    `reschedule_for_absence` with exactly this signature; at merge this becomes
+    `return planner.reschedule_for_absence(session, supporter_id, starts_on, ends_on, by, now)`.
+    Until then there are no visits to move.
+    """
+    return []
+
+
+def register_absence(
+    session: Session,
+    supporter: str | int,
+    starts_on: date,
+    ends_on: date,
+    stand_in: str | int | None,
+    reason: str,
+    by: Actor,
+    now: datetime,
+) -> sp.AbsenceResult:
+    """`models.supporters.add_absence` with the visits moved too: what the channels call."""
+    return sp.add_absence(
+        session, supporter, starts_on, ends_on, stand_in, reason, by, now, visits=move_visits
+    )

@@ -430,3 +430,34 @@ def test_a_stand_in_without_slack_is_told_by_mail(engine: Engine, ids: dict[str,
     )
     assert mail.subject == "U vervangt Carla Vriend (op dinsdag 1 december 2026)"
     assert "Beste Anton Aalders" in mail.text and ref in mail.text and ref in mail.html
+
+
+def test_the_visit_hook_runs_in_the_same_transaction(engine: Engine, ids: dict[str, int]) -> None:
+    """What the visit planner plugs in sees the new absence, and its failure undoes all."""
+    ref = request(engine, status="approved", supporter="cf@sto.example")
+    calls: list[tuple[int, date, date, bool]] = []
+
+    def mover(
+        session: Session, supporter_id: int, start: date, end: date, by: object, now: object
+    ) -> list[int]:
+        seen = sp.absent_on(session, supporter_id, start) is not None
+        calls.append((supporter_id, start, end, seen))
+        return [11, 12]
+
+    with transaction(engine) as session:
+        result = sp.add_absence(
+            session, "cf@sto.example", DEC, DEC, "bea@sto.example", "", TEAM, NOW, visits=mover
+        )
+    assert result.visits == 2
+    assert calls == [(ids["carla"], DEC, DEC, True)]
+
+    def broken(*_: object) -> list[int]:
+        raise InvalidAbsence("visits", "no_slot")
+
+    before = counts(engine)
+    with pytest.raises(InvalidAbsence), transaction(engine) as session:
+        sp.add_absence(
+            session, "bea@sto.example", DEC, DEC, "anton@sto.example", "", TEAM, NOW, visits=broken
+        )
+    assert counts(engine) == before
+    assert assignee(engine, ref) == "bea@sto.example"

@@ -19,7 +19,7 @@ from models.db import reading, transaction
 from models.tables import Supporter
 from scheduling import ranking
 from scheduling.calendar import WorkingCalendar, load_calendar
-from scheduling.supporters import capacity
+from scheduling.supporters import capacity, register_absence
 
 LOOK_AHEAD = timedelta(weeks=4)  # "free days" in the list: the next four weeks
 
@@ -123,7 +123,7 @@ def absent(
     cli = ctx_of(ctx)
     first, last = parse_date(cli, start), parse_date(cli, end)
     with transaction(cli.engine) as session:
-        result = sp.add_absence(
+        result = register_absence(
             session, email, first, last, stand_in, reason, cli.actor, cli.clock.now()
         )
         data = sp.describe_absence(session, result.absence)

@@ -39,6 +39,7 @@ from models.errors import (
     UnknownSupporter,
 )
 from models.people import Person
+from scheduling.supporters import register_absence
 
 if TYPE_CHECKING:
     from bot.slack.listeners.commands import Invocation
@@ -186,7 +187,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
                 not person.is_team and absent.strip().lower() != person.email.lower()
             ):
                 raise NotAllowed("absent")
-            return sp.add_absence(
+            return register_absence(
                 session,
                 absent,
                 date.fromisoformat(start),
