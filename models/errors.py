@@ -179,3 +179,49 @@ class CapacityBelowRegistered(DomainError):
 
 
 # --- creating and changing meetings ---
+
+
+# --- supporters' absences ---
+
+
+class InvalidAbsence(DomainError):
+    """An absence that cannot be recorded (`field`, `problem`, `value`).
+
+    problem: reversed (ends before it starts), too_long (the reason), same_person,
+    inactive, coordinator (the stand-in does not do the work), absent (the
+    stand-in is away then; `value` is "start/end" of that absence).
+    """
+
+    code = "invalid_absence"
+
+    def __init__(self, field: str, problem: str, value: str = "") -> None:
+        super().__init__(field=field, problem=problem, value=value)
+
+
+class AbsenceOverlap(DomainError):
+    code = "absence_overlap"
+
+    def __init__(
+        self,
+        supporter: str,
+        starts_on: str,
+        ends_on: str,
+        existing: int,
+        ex_start: str,
+        ex_end: str,
+    ) -> None:
+        super().__init__(
+            supporter=supporter,
+            starts_on=starts_on,
+            ends_on=ends_on,
+            existing=existing,
+            ex_start=ex_start,
+            ex_end=ex_end,
+        )
+
+
+class UnknownAbsence(DomainError):
+    code = "unknown_absence"
+
+    def __init__(self, absence: str) -> None:
+        super().__init__(absence=absence)

@@ -90,7 +90,9 @@ def test_request_modal_submit_reserves_and_tells_everyone(
     card = texts[TEAM_CHANNEL].args
     card_text = str(card["blocks"])
     assert "&lt;!channel&gt;" in card_text and "<!channel>" not in card_text
-    assert "request_approve" in card_text and "Carla Vriend (critical friend)" in card_text
+    assert "request_approve" in card_text
+    # The assign select says why: Carla is the critical friend, "leerlijnen" is not her theme.
+    assert "Carla Vriend · critical friend, ander thema" in card_text
 
 
 def test_modal_errors_are_inline_and_change_nothing(slack: SlackHarness, engine: Engine) -> None:

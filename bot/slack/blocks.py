@@ -26,6 +26,7 @@ from slack_sdk.models.views import View
 from bot.slack.deps import SlackDeps
 from models.quota import QuotaLine
 from models.types import SupportKind
+from scheduling.ranking import Candidate
 
 REQUEST_MODAL = "request_modal"
 REJECT_MODAL = "reject_modal"
@@ -212,7 +213,7 @@ def reject_modal(deps: SlackDeps, lang: str, ref: str, channel: str, ts: str) ->
 
 
 def team_card(
-    deps: SlackDeps, lang: str, r: dict[str, Any], supporters: list[tuple[str, str, bool]]
+    deps: SlackDeps, lang: str, r: dict[str, Any], supporters: list[Candidate]
 ) -> list[Block]:
     """The team's message about one request; its buttons follow the request's state."""
     blocks: list[Block] = [
@@ -259,12 +260,13 @@ def team_card(
                 placeholder=deps.plain("slack.assign_placeholder", lang),
                 options=[
                     Option(
-                        value=f"{r['ref']}|{email}",
-                        label=deps.plain(
-                            "slack.assign_option", lang, name=name, critical_friend=cf
-                        )[:75],
+                        value=f"{r['ref']}|{c.email}",
+                        # Why it is there: "Carla · critical friend · 6 d vrij".
+                        label=deps.plain("supporters.option", lang, name=c.name, items=c.reasons)[
+                            :75
+                        ],
                     )
-                    for email, name, cf in supporters[:100]
+                    for c in supporters[:100]
                 ],
             )
         )

@@ -14,7 +14,9 @@ from bot.slack.deps import SlackDeps
 from models import people
 from models import requests as rq
 from models.tables import Contact, SlackPost, SupportRequest
+from scheduling import ranking
 from scheduling.dispatcher import Message, PermanentFailure, TemporaryFailure
+from scheduling.ranking import Candidate
 
 log = logging.getLogger("sto.slack")
 # Errors that no retry will cure: the user or channel is gone, or we may not post there.
@@ -60,18 +62,21 @@ class SlackNotifier:
     async def _team(self, message: Message) -> None:
         """Post the request's card once, then update that same message as it moves on."""
         channel = self.deps.settings.slack_team_channel
+        lang = self.deps.settings.language.value
         if message.subject_type != "request" or message.subject_id is None:
+            if channel and message.subject_type == "absence":  # a message for the team to read
+                text = self.deps.t(f"notify.{message.template}", lang, **message.context)
+                await self.client.chat_postMessage(channel=channel, text=text)
             return
         request_id = message.subject_id
-        lang = self.deps.settings.language.value
 
         def read(
             session: Session,
-        ) -> tuple[dict[str, object], list[tuple[str, str, bool]], SlackPost | None, list[str]]:
+        ) -> tuple[dict[str, object], list[Candidate], SlackPost | None, list[str]]:
             request = session.get(SupportRequest, request_id)
             assert request is not None
             data = rq.describe(session, request)
-            choices = people.supporter_choices(session, str(data["region"]))
+            choices = ranking.rank(session, request, self.deps.today())
             post = session.exec(
                 select(SlackPost).where(
                     SlackPost.subject_type == "request", SlackPost.subject_id == request_id

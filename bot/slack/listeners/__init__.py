@@ -5,7 +5,7 @@ from __future__ import annotations
 from slack_bolt.async_app import AsyncApp
 
 from bot.slack.deps import SlackDeps
-from bot.slack.listeners import actions, commands, events, meetings, views
+from bot.slack.listeners import absence, actions, commands, events, meetings, views
 
 
 def register(app: AsyncApp, deps: SlackDeps) -> None:
@@ -14,3 +14,4 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
     views.register(app, deps)
     events.register(app, deps)
     meetings.register(app, deps)
+    absence.register(app, deps)

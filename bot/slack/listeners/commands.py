@@ -14,7 +14,7 @@ from bot.render import number
 from bot.slack import blocks
 from bot.slack.deps import SlackDeps
 from bot.slack.identity import who
-from bot.slack.listeners import meetings
+from bot.slack.listeners import absence, meetings
 from bot.slack.listeners.common import domain_message
 from bot.understanding import understand
 from models import ledger, quota
@@ -145,6 +145,8 @@ SUBCOMMANDS: dict[str, Handler] = {
     "mijn": mine,
     "mine": mine,
     **meetings.SUBCOMMANDS,
+    "afwezig": absence.open_modal,
+    "absent": absence.open_modal,
 }
 
 
