@@ -108,6 +108,7 @@ def _filters(language: str) -> dict[str, Any]:
         "fmt_local_date": lambda v, tz: long_date(local_date(v, tz), language),
         # Outbox contexts are JSON: instants arrive as ISO text.
         "instant": lambda v: v if isinstance(v, datetime) else datetime.fromisoformat(str(v)),
+        "as_date": lambda v: v if isinstance(v, date) else date.fromisoformat(str(v)),
     }
 
 

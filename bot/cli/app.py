@@ -10,7 +10,7 @@ from typing import Annotated, NoReturn
 import typer
 from sqlalchemy.exc import OperationalError
 
-from bot.cli import mail, meetings, quota, requests
+from bot.cli import mail, meetings, quota, requests, visits
 from bot.cli.context import CliContext, ctx_of, h
 from bot.render import default_renderer
 from config.settings import SettingsError, load_settings
@@ -35,6 +35,7 @@ app.add_typer(requests.app, name="requests", help=h("requests"))
 app.add_typer(import_app, name="import")
 app.add_typer(mail.app, name="mail", help=h("mail"))
 app.add_typer(meetings.app, name="meetings", help=meetings.mh("meetings"))
+app.add_typer(visits.app, name="visits", help=visits.vh("visits"))
 
 
 @db_app.command("upgrade", help=h("db_upgrade"))

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from bot.mail.calendar import Invite, Person, invite_uid
@@ -34,7 +34,14 @@ from scheduling.dispatcher import Message, PermanentFailure
 
 log = logging.getLogger("sto.mail")
 # Templates whose mail carries an invitation: True when it is a cancellation.
-INVITATIONS = {"request_scheduled": False, "request_cancelled": True}
+INVITATIONS = {
+    "request_scheduled": False,
+    "request_cancelled": True,
+    "visit_scheduled": False,
+    "visit_cancelled": True,
+}
+# Subjects whose invitation has phrases of its own in mail.j2 (`visit_invite_summary`, ...).
+INVITE_PHRASES = {"visit": "visit_"}
 
 
 def days_of(template: str, context: Mapping[str, Any]) -> list[date]:
@@ -116,19 +123,32 @@ class MailNotifier:
 
     def _invite(self, message: Message, context: dict[str, Any], days: list[date]) -> Invite | None:
         cancel = INVITATIONS.get(message.template)
-        if cancel is None or not days:
+        start, end = _instants(context)
+        if cancel is None or not (days or start):
             return None
         # The UID follows the subject ("request:STO-2027-0042"), so every version updates
         # the same calendar entry.
         subject = f"{message.subject_type or 'request'}:{context.get('ref') or message.subject_id}"
         lang = message.language
+        prefix = INVITE_PHRASES.get(message.subject_type, "")
         return Invite(
             uid=invite_uid(subject, self.composer.domain),
             sequence=int(context.get("sequence", message.id)),
-            summary=self.composer.phrase("invite_summary", lang, context),
-            description=self.composer.phrase("invite_description", lang, context),
+            summary=self.composer.phrase(f"{prefix}invite_summary", lang, context),
+            description=self.composer.phrase(f"{prefix}invite_description", lang, context),
             organizer=Person(self.composer.sender, self.composer.from_name(lang)),
             attendee=Person(message.recipient, str(context.get("name", ""))),
-            days=tuple(days),
+            days=() if start else tuple(days),
+            start=start,
+            end=end,
+            timezone=str(context.get("timezone") or "Europe/Amsterdam"),
             cancel=cancel,
         )
+
+
+def _instants(context: Mapping[str, Any]) -> tuple[datetime | None, datetime | None]:
+    """A timed invitation's start and end (ISO instants in the context), or None."""
+    start, end = context.get("starts_at"), context.get("ends_at")
+    if not start or not end:
+        return None, None
+    return datetime.fromisoformat(str(start)), datetime.fromisoformat(str(end))
