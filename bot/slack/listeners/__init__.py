@@ -5,7 +5,7 @@ from __future__ import annotations
 from slack_bolt.async_app import AsyncApp
 
 from bot.slack.deps import SlackDeps
-from bot.slack.listeners import actions, commands, events, views
+from bot.slack.listeners import actions, commands, events, views, visits
 
 
 def register(app: AsyncApp, deps: SlackDeps) -> None:
@@ -13,3 +13,4 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
     actions.register(app, deps)
     views.register(app, deps)
     events.register(app, deps)
+    visits.register(app, deps)
