@@ -84,6 +84,7 @@ class PlanInput:
     supporters: Mapping[int, PlanSupporter]
     calendar: WorkingCalendar
     booked: tuple[tuple[int, date], ...] = ()  # (supporter, day) of visits that exist
+    earliest: date | None = None  # no visit before this day (tomorrow, when planning today)
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,7 @@ class Unplaced:
     target: date
     window_from: date
     window_to: date
-    reason: str  # no_critical_friend | no_working_day | no_capacity
+    reason: str  # no_critical_friend | no_working_day | no_capacity | past
 
 
 @dataclass(frozen=True)
@@ -228,7 +229,8 @@ def _options(
 
 def plan(data: PlanInput) -> Plan:
     """Place every region's visits; deterministic for the same input."""
-    open_days = _Open(data.calendar, data.start, data.end)
+    first = max(data.start, data.earliest or data.start)
+    open_days = _Open(data.calendar, first, data.end)
     load = Load(data.supporters)
     for supporter_id, booked_day in data.booked:
         if supporter_id in data.supporters:
@@ -250,7 +252,9 @@ def plan(data: PlanInput) -> Plan:
             supporter = data.supporters.get(region.supporter_id or -1)
             day: date | None = None
             days: frozenset[date] = frozenset()
-            if supporter is None:
+            if hi < first:
+                reason = "past"
+            elif supporter is None:
                 reason = "no_critical_friend"
             else:
                 days = open_days.days(region.zone, region.country)
@@ -362,7 +366,11 @@ def _live_visits(session: Session, period: Period) -> list[Visit]:
 
 
 def load_plan_input(
-    session: Session, period: Period, region_codes: Collection[str] | None = None
+    session: Session,
+    period: Period,
+    region_codes: Collection[str] | None = None,
+    *,
+    earliest: date | None = None,
 ) -> PlanInput:
     """Everything the planner needs, read in a handful of queries.
 
@@ -399,6 +407,7 @@ def load_plan_input(
         supporters=_supporters(session),
         calendar=load_calendar(session),
         booked=tuple((v.supporter_id, v.day) for v in existing),
+        earliest=earliest,
     )
 
 

@@ -196,3 +196,14 @@ def test_seeded_example_plans_all_regions_fast(engine: Engine) -> None:
         assert inputs.calendar.is_working_day(v.day, r.zone, r.country), v
         assert v.day.weekday() in inputs.supporters[v.supporter_id].weekdays
     assert all(v.day - v.target < timedelta(days=46) for v in result.visits)
+
+
+def test_windows_that_have_passed_are_reported_and_nothing_lands_before_tomorrow() -> None:
+    base = data([region(1)], [supporter()])
+    late = PlanInput(
+        base.start, base.end, base.regions, base.supporters, base.calendar, (), date(2027, 6, 1)
+    )
+    result = plan(late)
+    assert [(u.number, u.reason) for u in result.unplaced] == [(1, "past")]
+    assert [v.number for v in result.visits] == [2, 3, 4]
+    assert all(o >= date(2027, 6, 1) for v in result.visits for o in v.options)

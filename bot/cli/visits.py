@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
+from datetime import timedelta
 from typing import Annotated, Any
 
 import typer
@@ -182,7 +183,9 @@ def plan_cmd(
             known = set(session.exec(select(Region.code)).all())
             for code in sorted(codes - known):
                 raise UnknownRegion(code)
-        result = planner.plan(planner.load_plan_input(session, found, codes))
+        tomorrow = cli.today + timedelta(days=1)
+        inputs = planner.load_plan_input(session, found, codes, earliest=tomorrow)
+        result = planner.plan(inputs)
         regions, supporters = _names(session)
         rows = _plan_rows(result, regions, supporters)
         proposals = []
