@@ -132,3 +132,20 @@ def test_english(sto: Sto, w: World, monkeypatch: pytest.MonkeyPatch) -> None:
     result = sto("visits", "plan", "--period", "2027")
     assert result.code == 0, result.err
     assert "Evenness" in result.out and "8 visits planned for 2 regions" in result.out
+
+
+def test_apply_names_the_regions_nobody_can_answer_for(
+    sto: Sto, engine: Engine, w: World, make_region: RegionFactory
+) -> None:
+    twente = make_region("TWENTE")
+    with Session(engine) as session:
+        region = session.get(Region, twente.id)
+        assert region is not None
+        region.critical_friend_id = w.cf_bes
+        session.add(region)
+        session.commit()
+    result = sto("visits", "plan", "--period", "2027", "--apply", "--region", "TWENTE")
+    assert result.code == 0, result.err
+    assert "TWENTE heeft geen contactpersoon" in result.err
+    listed = sto("visits", "list", "--region", "TWENTE", "--json").json()
+    assert len(listed) == 4

@@ -189,9 +189,13 @@ def plan_cmd(
         regions, supporters = _names(session)
         rows = _plan_rows(result, regions, supporters)
         proposals = []
+        unreachable: list[str] = []
         if apply:
             proposals = vs.apply_plan(
                 session, found, _new_visits(result), cli.actor, cli.clock.now()
+            )
+            unreachable = sorted(
+                {v.region for v in result.visits if not vs.region_contacts(session, v.region_id)}
             )
         code = found.code
     if fmt == "json":
@@ -211,6 +215,7 @@ def plan_cmd(
                         "max_gap_deviation": round(e.max_gap_deviation, 2),
                     },
                     "proposals_sent": len(proposals),
+                    "regions_without_contact": unreachable,
                 }
             )
         )
@@ -224,6 +229,8 @@ def plan_cmd(
     _print_plan(cli, code, result, rows)
     if apply:
         cli.out.print(cli.t("visits.applied", count=len(proposals)), markup=False)
+        if unreachable:
+            cli.err.print(cli.t("visits.no_contacts", regions=unreachable), markup=False)
 
 
 def _new_visits(result: planner.Plan) -> list[vs.NewVisit]:
