@@ -278,3 +278,33 @@ def test_an_absence_moves_the_visits_it_hits(engine: Engine, w: World) -> None:
         assert proposal.id is not None
         again = vs.choose_slot(session, proposal.id, 1, TEAM, NOW)
         assert again.sequence == 2  # the invitation is updated in place
+
+
+def test_simultaneous_answers_schedule_once(engine: Engine, w: World) -> None:
+    """Eight people press a slot of one proposal at once, and two other proposals offer
+    Carla (one visit a day) the same day: one winner each time, one reserved visit each."""
+    from tests.test_concurrency import run_together
+
+    _, proposal_id = proposed_visit(engine, w.zeeland, w.cf, OPTIONS, number=1)
+    day = (D(2027, 5, 4),)
+    _, second = proposed_visit(engine, w.zeeland, w.cf, day, number=2)
+    _, third = proposed_visit(engine, w.zeeland, w.cf, day, number=3)
+
+    def press(index: int) -> int:
+        with transaction(engine) as session:
+            return vs.choose_slot(session, proposal_id, 1 + index % 3, TEAM, NOW).day.toordinal()
+
+    outcomes = run_together(8, press)
+    assert sum(isinstance(o, int) for o in outcomes) == 1
+    assert all(isinstance(o, ProposalClosed) for o in outcomes if not isinstance(o, int))
+
+    def same_day(index: int) -> int:
+        with transaction(engine) as session:
+            return vs.choose_slot(session, (second, third)[index], 1, TEAM, NOW).number
+
+    outcomes = run_together(2, same_day)
+    assert sum(isinstance(o, int) for o in outcomes) == 1
+    assert sum(isinstance(o, InvalidSlot) for o in outcomes) == 1
+    with Session(engine) as session:
+        assert balance(session, w.zeeland).reserved == 2
+        assert len(rows(session, "visit_confirm_question")) == 2
