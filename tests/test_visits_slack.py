@@ -87,6 +87,7 @@ def test_the_contact_picks_a_slot_with_a_button(slack: SlackHarness, engine: Eng
     assert visit.day == date(2027, 4, 1)
     [reply] = slack.replies()
     assert "donderdag 1 april 2027" in reply["text"]
+    assert reply["replace_original"] is True  # the buttons are gone
     with Session(engine) as session:
         invites = rows(session, "visit_scheduled")
         assert {r.recipient for r in invites} == {"zee@school.example", "cf@sto.example"}

@@ -119,7 +119,10 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             await tell(body, client, respond, domain_message(deps, person.language, error))
             return
         deps.wake()
-        await tell(body, client, respond, answer)
+        if body.get("response_url"):  # the buttons have done their work: replace them
+            await respond(text=answer, replace_original=True)
+        else:
+            await tell(body, client, respond, answer)
 
     @app.action(CHOOSE)
     async def choose(
