@@ -225,3 +225,47 @@ class UnknownAbsence(DomainError):
 
     def __init__(self, absence: str) -> None:
         super().__init__(absence=absence)
+
+
+# --- critical-friend visits ---
+
+
+class UnknownVisit(DomainError):
+    code = "unknown_visit"
+
+    def __init__(self, visit: str) -> None:
+        super().__init__(visit=visit)
+
+
+class UnknownProposal(DomainError):
+    code = "unknown_proposal"
+
+    def __init__(self, proposal: str) -> None:
+        super().__init__(proposal=proposal)
+
+
+class ProposalClosed(DomainError):
+    """The proposal was answered already, or replaced (`status`: chosen/declined/expired)."""
+
+    code = "proposal_closed"
+
+    def __init__(self, proposal: str, status: str) -> None:
+        super().__init__(proposal=proposal, status=status)
+
+
+class InvalidSlot(DomainError):
+    """`problem`: no_such_option | past | taken (the supporter has no room that day any more)."""
+
+    code = "invalid_slot"
+
+    def __init__(self, proposal: str, option: str, problem: str) -> None:
+        super().__init__(proposal=proposal, option=option, problem=problem)
+
+
+class VisitState(DomainError):
+    """The visit is not in a state for this (`action`), e.g. confirming a cancelled visit."""
+
+    code = "visit_state"
+
+    def __init__(self, visit: str, status: str, action: str) -> None:
+        super().__init__(visit=visit, status=status, action=action)

@@ -59,7 +59,9 @@ class Balance:
         return from_units(int(getattr(self, field)), self.kind)
 
 
-def _sums(session: Session, allowance_id: int, request_id: int | None = None) -> dict[str, int]:
+def _sums(
+    session: Session, allowance_id: int, request_id: int | None = None, visit_id: int | None = None
+) -> dict[str, int]:
     query = (
         select(LedgerEntry.op, func.coalesce(func.sum(LedgerEntry.units), 0))
         .where(LedgerEntry.allowance_id == allowance_id)
@@ -67,6 +69,8 @@ def _sums(session: Session, allowance_id: int, request_id: int | None = None) ->
     )
     if request_id is not None:
         query = query.where(LedgerEntry.request_id == request_id)
+    if visit_id is not None:
+        query = query.where(LedgerEntry.visit_id == visit_id)
     return {str(op): int(total) for op, total in session.exec(query).all()}
 
 
@@ -129,6 +133,7 @@ def _append(
     reason: str = "",
     request_id: int | None = None,
     dedupe_key: str | None = None,
+    visit_id: int | None = None,
 ) -> LedgerEntry:
     assert allowance.id is not None
     entry = LedgerEntry(
@@ -136,6 +141,7 @@ def _append(
         op=op.value,
         units=units,
         request_id=request_id,
+        visit_id=visit_id,
         actor=by.name,
         channel=by.channel.value,
         reason=reason,
@@ -325,4 +331,61 @@ def history(session: Session, allowance_id: int) -> list[LedgerEntry]:
             .where(LedgerEntry.allowance_id == allowance_id)
             .order_by(col(LedgerEntry.id))
         ).all()
+    )
+
+
+# --- critical-friend visits: one unit per visit, held under the visit's id ---
+
+
+def reserved_for_visit(session: Session, allowance_id: int, visit_id: int) -> int:
+    s = _sums(session, allowance_id, visit_id=visit_id)
+    return s.get("reserve", 0) - s.get("release", 0) - s.get("consume", 0)
+
+
+def reserve_visit(
+    session: Session, allowance_id: int, visit_id: int, by: Actor, now: datetime
+) -> LedgerEntry | None:
+    """Hold one visit for a scheduled visit (nothing when it already holds one)."""
+    allowance = _lock(session, allowance_id)
+    if reserved_for_visit(session, allowance_id, visit_id) > 0:
+        return None
+    require_available(session, allowance, 1)
+    return _append(session, allowance, LedgerOp.reserve, 1, by, now, visit_id=visit_id)
+
+
+def release_visit(
+    session: Session,
+    allowance_id: int,
+    visit_id: int,
+    by: Actor,
+    now: datetime,
+    *,
+    reason: str = "",
+) -> LedgerEntry | None:
+    """Give back what a visit holds (nothing when it holds nothing)."""
+    allowance = _lock(session, allowance_id)
+    held = reserved_for_visit(session, allowance_id, visit_id)
+    if held <= 0:
+        return None
+    return _append(
+        session, allowance, LedgerOp.release, held, by, now, reason=reason, visit_id=visit_id
+    )
+
+
+def consume_visit(
+    session: Session,
+    allowance_id: int,
+    visit_id: int,
+    by: Actor,
+    now: datetime,
+    *,
+    reason: str = "",
+) -> LedgerEntry | None:
+    """The visit took place: what it holds becomes used."""
+    allowance = _lock(session, allowance_id)
+    held = reserved_for_visit(session, allowance_id, visit_id)
+    if held <= 0:
+        return None
+    return _append(
+        session, allowance, LedgerOp.consume, held, by, now, reason=reason, visit_id=visit_id
     )

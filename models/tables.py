@@ -116,6 +116,7 @@ class LedgerEntry(SQLModel, table=True):
     op: str = Field(max_length=10)
     units: int  # positive; only `adjust` may be negative
     request_id: int | None = Field(default=None, foreign_key="supportrequest.id", index=True)
+    visit_id: int | None = Field(default=None, foreign_key="visit.id", index=True)
     actor: str = Field(max_length=200)
     channel: str = Field(max_length=10)
     reason: str = Field(default="", sa_type=Text)
@@ -326,3 +327,44 @@ class LeaderLease(SQLModel, table=True):
     name: str = Field(sa_column=Column(String(40), primary_key=True))
     holder: str = Field(max_length=200)
     expires_at: datetime = _instant()
+
+
+class Visit(SQLModel, table=True):
+    """A critical friend's visit to a region: a day (and optionally a time) in the region's zone.
+
+    `day` is the local calendar date; a timed visit also has `starts_at` / `ends_at`
+    (UTC instants). `window_from` / `window_to` bound the slots it may move to.
+    `sequence` is its calendar invitation's SEQUENCE, raised on every change.
+    """
+
+    __table_args__ = (Index("ix_visit_supporter_day", "supporter_id", "day"),)
+    id: int | None = Field(default=None, primary_key=True)
+    region_id: int = Field(foreign_key="region.id", index=True)
+    supporter_id: int = Field(foreign_key="supporter.id")
+    period_id: int = Field(foreign_key="period.id", index=True)
+    number: int  # 1..yearly_cf_visits within the region's period
+    status: str = Field(max_length=12, index=True)  # proposed/scheduled/completed/cancelled
+    day: date
+    starts_at: datetime | None = _instant(nullable=True)
+    ends_at: datetime | None = _instant(nullable=True)
+    window_from: date
+    window_to: date
+    sequence: int = 0
+    created_at: datetime = _instant()
+    updated_at: datetime = _instant()
+
+
+class VisitProposal(SQLModel, table=True):
+    """Three slots offered to a region's contacts for one visit."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    visit_id: int = Field(foreign_key="visit.id", index=True)
+    slot_1: date
+    slot_2: date | None = None
+    slot_3: date | None = None
+    status: str = Field(default="open", max_length=10, index=True)  # open/chosen/declined/expired
+    chosen: int | None = None
+    reason: str = Field(default="", max_length=40)  # planned / declined / absence
+    decided_by: str = Field(default="", max_length=200)
+    decided_at: datetime | None = _instant(nullable=True)
+    created_at: datetime = _instant()

@@ -10,7 +10,7 @@ from typing import Annotated, NoReturn
 import typer
 from sqlalchemy.exc import OperationalError
 
-from bot.cli import mail, meetings, quota, reminders, requests, supporters
+from bot.cli import mail, meetings, quota, reminders, requests, supporters, visits
 from bot.cli.context import CliContext, ctx_of, h
 from bot.render import default_renderer
 from config.settings import SettingsError, load_settings
@@ -37,6 +37,7 @@ app.add_typer(mail.app, name="mail", help=h("mail"))
 app.add_typer(meetings.app, name="meetings", help=meetings.mh("meetings"))
 app.add_typer(reminders.app, name="reminders", help=h("reminders"))
 app.add_typer(supporters.app, name="supporters", help=supporters.sh("supporters"))
+app.add_typer(visits.app, name="visits", help=visits.vh("visits"))
 
 
 @db_app.command("upgrade", help=h("db_upgrade"))

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
+from bot.mail import visit_replies
 from bot.mail.headers import domain_of, message_id, ref_from_thread_id
 from bot.mail.meetings import CANCEL as MEETING_CANCEL
 from bot.mail.meetings import MEETING, MeetingMail
@@ -107,6 +108,11 @@ class Conversation:
                 return "unknown sender"
             return self._flag("not_a_contact")
         assert person is not None  # a contact was found through this person
+        visit_answer = visit_replies.handle(
+            self.session, self.settings, self.mail, contact, self.now
+        )
+        if visit_answer is not None:  # an answer to a visit proposal (1, 2, 3 or "geen")
+            return visit_answer
         thread = mailbox.find_thread(
             self.session, [*self.mail.in_reply_to, *self.mail.references], self.mail.reference
         )

@@ -47,7 +47,11 @@ INVITATIONS = {
     "meeting_changed": False,
     "meeting_cancelled": True,
     "meeting_unregistered": True,
+    "visit_scheduled": False,
+    "visit_cancelled": True,
 }
+# Subjects whose invitation has phrases of its own in mail.j2 (`visit_invite_summary`, ...).
+INVITE_PHRASES = {"visit": "visit_"}
 
 
 def days_of(template: str, context: Mapping[str, Any]) -> list[date]:
@@ -133,20 +137,25 @@ class MailNotifier:
             if cancel and context.get("place") is not None:
                 return None  # they were on the waitlist: nothing in their calendar to remove
             return self._meeting_invite(message, context, cancel=cancel)
-        if cancel is None or not days:
+        start, end = _instants(context)
+        if cancel is None or not (days or start):
             return None
         # The UID follows the subject ("request:STO-2027-0042"), so every version updates
         # the same calendar entry.
         subject = f"{message.subject_type or 'request'}:{context.get('ref') or message.subject_id}"
         lang = message.language
+        prefix = INVITE_PHRASES.get(message.subject_type, "")
         return Invite(
             uid=invite_uid(subject, self.composer.domain),
             sequence=int(context.get("sequence", message.id)),
-            summary=self.composer.phrase("invite_summary", lang, context),
-            description=self.composer.phrase("invite_description", lang, context),
+            summary=self.composer.phrase(f"{prefix}invite_summary", lang, context),
+            description=self.composer.phrase(f"{prefix}invite_description", lang, context),
             organizer=Person(self.composer.sender, self.composer.from_name(lang)),
             attendee=Person(message.recipient, str(context.get("name", ""))),
-            days=tuple(days),
+            days=() if start else tuple(days),
+            start=start,
+            end=end,
+            timezone=str(context.get("timezone") or "Europe/Amsterdam"),
             cancel=cancel,
         )
 
@@ -183,3 +192,11 @@ class MailNotifier:
             url=url,
             cancel=cancel,
         )
+
+
+def _instants(context: Mapping[str, Any]) -> tuple[datetime | None, datetime | None]:
+    """A timed invitation's start and end (ISO instants in the context), or None."""
+    start, end = context.get("starts_at"), context.get("ends_at")
+    if not start or not end:
+        return None, None
+    return datetime.fromisoformat(str(start)), datetime.fromisoformat(str(end))

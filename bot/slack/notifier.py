@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
+from slack_sdk.models.blocks import Block
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlmodel import Session, select
 
 from bot.slack import blocks, home
 from bot.slack.deps import SlackDeps
+from bot.slack.listeners import visits as visit_listeners
 from models import people
 from models import requests as rq
 from models.tables import Contact, SlackPost, SupportRequest
@@ -19,6 +22,11 @@ from scheduling.dispatcher import Message, PermanentFailure, TemporaryFailure
 from scheduling.ranking import Candidate
 
 log = logging.getLogger("sto.slack")
+# Notification templates whose direct message carries buttons: template -> blocks builder.
+BUTTONS: dict[str, Callable[[SlackDeps, Message, str], list[Block]]] = {
+    "visit_proposal": visit_listeners.proposal_blocks,
+    "visit_confirm_question": visit_listeners.confirm_blocks,
+}
 # Errors that no retry will cure: the user or channel is gone, or we may not post there.
 PERMANENT = {
     "user_not_found",
@@ -57,7 +65,12 @@ class SlackNotifier:
         opened = await self.client.conversations_open(users=message.recipient)
         channel = opened["channel"]["id"]
         text = self.deps.t(f"notify.{message.template}", message.language, **message.context)
-        await self.client.chat_postMessage(channel=channel, text=text)
+        buttons = BUTTONS.get(message.template)
+        if buttons is None:
+            await self.client.chat_postMessage(channel=channel, text=text)
+        else:
+            blocks = buttons(self.deps, message, text)
+            await self.client.chat_postMessage(channel=channel, text=text, blocks=blocks)
 
     async def _team(self, message: Message) -> None:
         """Post the request's card once, then update that same message as it moves on."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from slack_bolt.async_app import AsyncApp
 
 from bot.slack.deps import SlackDeps
-from bot.slack.listeners import absence, actions, commands, events, meetings, views
+from bot.slack.listeners import absence, actions, commands, events, meetings, views, visits
 
 
 def register(app: AsyncApp, deps: SlackDeps) -> None:
@@ -15,3 +15,4 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
     events.register(app, deps)
     meetings.register(app, deps)
     absence.register(app, deps)
+    visits.register(app, deps)
