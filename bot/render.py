@@ -60,10 +60,16 @@ class Renderer:
         self._envs: dict[str, Environment] = {}
 
     def env(self, language: str) -> Environment:
+        found = self._envs.get(language)
+        if found is not None:  # the hot path: no file system calls per render
+            return found
+        requested = language
         language = language if (self.root / language).is_dir() else FALLBACK
         if language not in self._envs:
             env = Environment(
                 loader=FileSystemLoader(str(self.root)),
+                # Templates ship with the code: no stat of the file on every render.
+                auto_reload=False,
                 undefined=StrictUndefined,
                 autoescape=select_autoescape(enabled_extensions=("html", "htm")),
                 trim_blocks=True,
@@ -73,6 +79,7 @@ class Renderer:
             env.globals.update(_filters(language))
             env.globals["lang"] = language
             self._envs[language] = env
+        self._envs[requested] = self._envs[language]
         return self._envs[language]
 
     def render(self, key: str, language: str = FALLBACK, **context: Any) -> str:

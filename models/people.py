@@ -8,8 +8,10 @@ regions and are the only ones who approve, reject, assign and adjust.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import bindparam, func, literal, null, union_all
+from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
 from models.errors import NotAllowed
@@ -46,34 +48,69 @@ class Person:
             raise NotAllowed(action)
 
 
+# Who-is-who runs on every Slack request: fixed Core statements with parameters (their
+# cache keys are computed once), read on the session's connection without the ORM.
+_supporter = Supporter.__table__  # type: ignore[attr-defined]
+_contact = Contact.__table__  # type: ignore[attr-defined]
+_region = Region.__table__  # type: ignore[attr-defined]
+_region_contact = RegionContact.__table__  # type: ignore[attr-defined]
+
+_CONTACT_REGIONS = (
+    core_select(_region.c.code)
+    .join(_region_contact, _region_contact.c.region_id == _region.c.id)
+    .where(_region_contact.c.contact_id == bindparam("contact_id"))
+    .order_by(_region.c.code)
+)
+_FRIEND_REGIONS = (
+    core_select(_region.c.code)
+    .where(_region.c.critical_friend_id == bindparam("supporter_id"))
+    .order_by(_region.c.code)
+)
+_ALL_REGIONS = core_select(_region.c.code).order_by(_region.c.code)
+# A supporter before a contact with the same Slack id, as the lookups one by one did.
+_BY_SLACK_ID = union_all(
+    core_select(
+        literal(0).label("rank"),
+        _supporter.c.id,
+        _supporter.c.name,
+        _supporter.c.email,
+        _supporter.c.language,
+        _supporter.c.role,
+    ).where(_supporter.c.slack_user_id == bindparam("slack_user_id")),
+    core_select(
+        literal(1).label("rank"),
+        _contact.c.id,
+        _contact.c.name,
+        _contact.c.email,
+        _contact.c.language,
+        null().label("role"),
+    ).where(_contact.c.slack_user_id == bindparam("slack_user_id")),
+).order_by("rank")
+
+
+def _codes(session: Session, statement: Any, **params: Any) -> tuple[str, ...]:
+    return tuple(session.connection().execute(statement, params).scalars().all())
+
+
 def _contact_regions(session: Session, contact_id: int) -> tuple[str, ...]:
-    rows = session.exec(
-        select(Region.code)
-        .join(RegionContact, col(RegionContact.region_id) == col(Region.id))
-        .where(RegionContact.contact_id == contact_id)
-        .order_by(col(Region.code))
-    ).all()
-    return tuple(rows)
+    return _codes(session, _CONTACT_REGIONS, contact_id=contact_id)
 
 
 def _all_regions(session: Session) -> tuple[str, ...]:
-    return tuple(session.exec(select(Region.code).order_by(col(Region.code))).all())
+    return _codes(session, _ALL_REGIONS)
+
+
+def _supporter_person(
+    session: Session, id: int, name: str, email: str, language: str, role: str
+) -> Person:
+    team = role == SupporterRole.coordinator.value
+    regions = _all_regions(session) if team else _codes(session, _FRIEND_REGIONS, supporter_id=id)
+    return Person("supporter", id, name, email, language, team, regions)
 
 
 def _from_supporter(session: Session, s: Supporter) -> Person:
     assert s.id is not None
-    team = s.role == SupporterRole.coordinator.value
-    if team:
-        regions = _all_regions(session)
-    else:
-        regions = tuple(
-            session.exec(
-                select(Region.code)
-                .where(Region.critical_friend_id == s.id)
-                .order_by(col(Region.code))
-            ).all()
-        )
-    return Person("supporter", s.id, s.name, s.email, s.language, team, regions)
+    return _supporter_person(session, s.id, s.name, s.email, s.language, s.role)
 
 
 def _from_contact(session: Session, c: Contact) -> Person:
@@ -84,13 +121,20 @@ def _from_contact(session: Session, c: Contact) -> Person:
 
 
 def by_slack_id(session: Session, slack_user_id: str) -> Person | None:
-    supporter = session.exec(
-        select(Supporter).where(Supporter.slack_user_id == slack_user_id)
-    ).first()
-    if supporter is not None:
-        return _from_supporter(session, supporter)
-    contact = session.exec(select(Contact).where(Contact.slack_user_id == slack_user_id)).first()
-    return _from_contact(session, contact) if contact is not None else None
+    row = (
+        session.connection()
+        .execute(_BY_SLACK_ID, {"slack_user_id": slack_user_id})
+        .mappings()
+        .first()
+    )
+    if row is None:
+        return None
+    if row["rank"] == 0:
+        return _supporter_person(
+            session, row["id"], row["name"], row["email"], row["language"], row["role"]
+        )
+    regions = _contact_regions(session, row["id"])
+    return Person("contact", row["id"], row["name"], row["email"], row["language"], False, regions)
 
 
 def by_email(session: Session, email: str) -> Person | None:

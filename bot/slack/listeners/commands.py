@@ -54,7 +54,6 @@ async def balance(call: Invocation) -> None:
     today = deps.today()
 
     def read(session: Any) -> tuple[str, list[quota.QuotaLine]]:
-        period = period_on(session, today)
         if asked.lower() in ("alle", "all"):
             person.require_team("balance_all")
             codes: tuple[str, ...] | None = None
@@ -64,7 +63,7 @@ async def balance(call: Invocation) -> None:
             codes = (region.code,)
         else:
             codes = person.region_codes
-        lines = quota.overview(session, period, codes=codes)
+        period, lines = quota.overview_on(session, today, codes=codes)
         if codes is None:  # the team's overview: lowest available first
             lines.sort(
                 key=lambda x: (x.balance.kind != AllowanceKind.support_days, x.balance.available)
