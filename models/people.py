@@ -176,20 +176,3 @@ def team_slack_ids(session: Session) -> list[str]:
         )
     ).all()
     return [r for r in rows if r]
-
-
-def supporter_choices(session: Session, region_code: str) -> list[tuple[str, str, bool]]:
-    """Supporters to assign for a region: its critical friend first, then by name.
-
-    (email, name, is the region's critical friend). Ranking by theme and free
-    capacity comes with the planner.
-    """
-    region = session.exec(select(Region).where(Region.code == region_code)).first()
-    cf_id = region.critical_friend_id if region else None
-    rows = session.exec(
-        select(Supporter)
-        .where(Supporter.active, Supporter.role != SupporterRole.coordinator.value)
-        .order_by(col(Supporter.name))
-    ).all()
-    ranked = sorted(rows, key=lambda s: (s.id != cf_id, s.name))
-    return [(s.email, s.name, s.id == cf_id) for s in ranked]

@@ -42,6 +42,7 @@ from models.tables import (
     Supporter,
     SupporterAbsence,
     SupportRequest,
+    Visit,
 )
 from models.types import RequestStatus, SupporterRole
 
@@ -516,13 +517,19 @@ def planned_days(
 
 
 def visit_days(session: Session, supporter_id: int, start: date, end: date) -> dict[date, str]:
-    """HOOK for visits: the days the supporter is out on a scheduled visit (day -> label).
+    """The days the supporter is out on a scheduled critical-friend visit (day -> "visit:ID").
 
-    The visits module fills this in (its Visit table lives elsewhere); until
-    then no visit occupies a day. Capacity and ranking count these days as
-    planned.
+    Capacity and ranking count these days as planned.
     """
-    return {}
+    visits = session.exec(
+        select(Visit).where(
+            Visit.supporter_id == supporter_id,
+            Visit.status == "scheduled",
+            col(Visit.day) >= start,
+            col(Visit.day) <= end,
+        )
+    ).all()
+    return {visit.day: f"visit:{visit.id}" for visit in visits}
 
 
 def open_assignments(

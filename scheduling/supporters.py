@@ -23,6 +23,7 @@ from sqlmodel import Session
 from models import supporters as sp
 from models.actor import Actor
 from models.tables import Region, Supporter
+from scheduling import planner
 from scheduling.calendar import WorkingCalendar, country_of, load_calendar
 
 HOME_COUNTRY = "NL"  # the team's own public holidays
@@ -167,14 +168,8 @@ def capacity(
 def move_visits(
     session: Session, supporter_id: int, starts_on: date, ends_on: date, by: Actor, now: datetime
 ) -> list[int]:
-    """HOOK for visits: the supporter's visits on these days ask for a new slot.
-
-    The visit planner (scheduling/planner.py, another branch) provides
-    `reschedule_for_absence` with exactly this signature; at merge this becomes
-    `return planner.reschedule_for_absence(session, supporter_id, starts_on, ends_on, by, now)`.
-    Until then there are no visits to move.
-    """
-    return []
+    """The supporter's visits on these days ask for a new slot (the planner proposes them)."""
+    return planner.reschedule_for_absence(session, supporter_id, starts_on, ends_on, by, now)
 
 
 def register_absence(

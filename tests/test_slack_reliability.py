@@ -277,3 +277,22 @@ def test_concurrent_mixed_sizes_fill_exactly(slack: SlackHarness, engine: Engine
             # Refused only what did not fit at the moment it was decided: more than is left now.
             assert Decimal(days.replace(",", ".")) > left
             assert "beschikbaar" in answer.json()["errors"]["days"]
+
+
+def test_a_submission_finished_after_slacks_deadline_keeps_nothing(
+    slack: SlackHarness, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Slack has told the person it failed: the booking must not stay behind, so a retry
+    does not book twice. (The budget is made negative: every submission is 'too late'.)"""
+    import bot.slack.deps
+
+    before = rows(engine)
+    monkeypatch.setattr(bot.slack.deps, "ACK_BUDGET", -1.0)
+    response = slack.post(submission("1,5"))
+    assert response.status != 200 or response.body not in ("", "{}")  # never a plain ack
+    assert rows(engine) == {**before, "InboundMessage": before["InboundMessage"]}
+    assert available(engine, "ZEELAND") == Decimal("4.5")
+    monkeypatch.setattr(bot.slack.deps, "ACK_BUDGET", 2.5)
+    ok(slack.post(submission("1,5")))  # the person tries again, in time: booked once
+    assert count(engine, SupportRequest) == 1
+    assert available(engine, "ZEELAND") == Decimal("3")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -24,6 +25,18 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+# Slack waits 3 s for an ack; what is committed must be acked before that, with room to send.
+ACK_BUDGET = 2.5
+
+
+class TooLate(Exception):
+    """The work finished after Slack stopped waiting for the ack: it was rolled back."""
+
+
+def ack_deadline() -> float:
+    return time.monotonic() + ACK_BUDGET
+
+
 @dataclass
 class SlackDeps:
     settings: Settings
@@ -36,12 +49,21 @@ class SlackDeps:
         """Today where the team works (STO_TIMEZONE): periods turn over at its midnight."""
         return local_date(self.clock.now(), self.settings.timezone)
 
-    async def db(self, work: Callable[[Session], T]) -> T:
-        """Run `work` in one transaction, in a worker thread: the event loop never blocks."""
+    async def db(self, work: Callable[[Session], T], *, deadline: float | None = None) -> T:
+        """Run `work` in one transaction, in a worker thread: the event loop never blocks.
+
+        With a `deadline` (a `time.monotonic()` value) the transaction is rolled back
+        instead of committed once it has passed, raising `TooLate`: work that must be
+        answered within Slack's 3 seconds (a modal submission) is not kept when Slack
+        has already told the person it failed.
+        """
 
         def run() -> T:
             with transaction(self.engine) as session:
-                return work(session)
+                result = work(session)
+                if deadline is not None and time.monotonic() > deadline:
+                    raise TooLate()
+                return result
 
         return await asyncio.to_thread(run)
 

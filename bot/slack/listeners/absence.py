@@ -25,7 +25,7 @@ from slack_sdk.models.views import View
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlmodel import Session
 
-from bot.slack.deps import SlackDeps
+from bot.slack.deps import SlackDeps, TooLate, ack_deadline
 from bot.slack.identity import who
 from bot.slack.listeners.actions import actor_of
 from bot.slack.listeners.common import claim, inline_error
@@ -157,6 +157,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
     async def absence_submitted(
         ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
     ) -> None:
+        deadline = ack_deadline()
         user_id = body["user"]["id"]
         person = await who(deps, client, user_id)
         values = view["state"]["values"]
@@ -199,7 +200,9 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             )
 
         try:
-            result = await deps.db(run)
+            result = await deps.db(run, deadline=deadline)
+        except TooLate:
+            return  # Slack stopped waiting: nothing was kept, the person may try again
         except AlreadyProcessed:
             await ack()
             return

@@ -44,7 +44,14 @@ Handler = Callable[[Invocation], Awaitable[None]]
 
 async def show_help(call: Invocation) -> None:
     deps, person, respond = call.deps, call.person, call.respond
-    await respond(text=deps.t("slack.help", person.language, is_team=person.is_team))
+    await respond(
+        text=deps.t(
+            "slack.help",
+            person.language,
+            is_team=person.is_team,
+            is_supporter=person.kind == "supporter",
+        )
+    )
 
 
 async def balance(call: Invocation) -> None:

@@ -21,7 +21,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlmodel import Session
 
 from bot.slack import meeting_blocks as mb
-from bot.slack.deps import SlackDeps
+from bot.slack.deps import SlackDeps, TooLate, ack_deadline
 from bot.slack.identity import who
 from bot.slack.listeners.actions import actor_of
 from bot.slack.listeners.common import claim, domain_message, inline_error, tell
@@ -293,6 +293,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
     async def register_submitted(
         ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
     ) -> None:
+        deadline = ack_deadline()
         user_id = body["user"]["id"]
         person = await who(deps, client, user_id)
         if person is None:
@@ -348,7 +349,9 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             return deps.t("slack_meetings.registered", person.language, **said)
 
         try:
-            answer = await deps.db(run)
+            answer = await deps.db(run, deadline=deadline)
+        except TooLate:
+            return  # Slack stopped waiting: nothing was kept, the person may try again
         except AlreadyProcessed:
             await ack()
             return
@@ -423,6 +426,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
     async def form_submitted(
         ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
     ) -> None:
+        deadline = ack_deadline()
         user_id = body["user"]["id"]
         person = await who(deps, client, user_id)
         if person is None:
@@ -462,7 +466,9 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             )
 
         try:
-            answer = await deps.db(run)
+            answer = await deps.db(run, deadline=deadline)
+        except TooLate:
+            return  # Slack stopped waiting: nothing was kept, the person may try again
         except AlreadyProcessed:
             await ack()
             return

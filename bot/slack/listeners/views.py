@@ -7,6 +7,7 @@ runs before the ack; it is one short transaction, well within Slack's 3 s.
 from __future__ import annotations
 
 import json
+import logging
 from datetime import date
 from typing import Any
 
@@ -15,7 +16,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlmodel import Session
 
 from bot.slack import blocks
-from bot.slack.deps import SlackDeps
+from bot.slack.deps import SlackDeps, TooLate, ack_deadline
 from bot.slack.identity import who
 from bot.slack.listeners.actions import actor_of
 from bot.slack.listeners.common import claim, inline_error
@@ -30,6 +31,8 @@ from models.errors import (
 )
 from models.quantity import to_units
 from models.types import AllowanceKind
+
+log = logging.getLogger("sto.slack")
 
 
 def _value(values: dict[str, Any], block: str) -> Any:
@@ -59,6 +62,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
     async def request_submitted(
         ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
     ) -> None:
+        deadline = ack_deadline()
         user_id = body["user"]["id"]
         person = await who(deps, client, user_id)
         values = view["state"]["values"]
@@ -91,7 +95,10 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             return rq.submit(session, new, actor_of(person, user_id), now).ref
 
         try:
-            await deps.db(run)
+            await deps.db(run, deadline=deadline)
+        except TooLate:
+            log.warning("request modal of %s answered too late for Slack; nothing kept", user_id)
+            return
         except AlreadyProcessed:
             await ack()
             return
