@@ -57,6 +57,7 @@ if TYPE_CHECKING:
 MEETING = "meeting"  # the key of a meeting conversation in a thread's draft
 REGISTER, CANCEL = "meeting_register", "meeting_cancel"  # pending actions (confirmation codes)
 SUBJECTS = ("meeting", "registration")  # outbox rows about a meeting
+ASK_AGAIN = ("no_address", "invalid_address")  # colleague outcomes we ask to send again
 _OUR_ID = re.compile(r"<sto\.[0-9a-f]{32}@[^<>\s]+>")
 # Without a code, a cancellation is about a meeting (not a request) when it says so.
 _MEETING_WORDS = re.compile(r"bijeenkomst|meeting|afmeld|uitschrijv|unregister|deregister")
@@ -88,12 +89,17 @@ class MeetingMail:
         """Act on the mail when it is about a meeting; None leaves it to the other readers."""
         mail = self.conv.mail
         names = self.conv._region_names(self.person)
+        pending: dict[str, Any] = dict((self.thread.draft or {}).get(MEETING) or {})
+        names_asked = bool(pending.get("names_asked"))
         reading = read_meeting(
             mail.new_text,
             ignore=[self.contact.email, mail.from_address, self.conv.settings.mail_from],
             not_names=[*names, *names.values()],
+            names_asked=names_asked,
         )
-        pending: dict[str, Any] = dict((self.thread.draft or {}).get(MEETING) or {})
+        if names_asked and not reading.colleagues:
+            pending = {"code": pending.get("code", "")}  # no names after all: an ordinary mail
+            names_asked = False
         codes = reading.codes or meeting_codes(mail.subject)
         linked = None if codes else self._linked()
         known = bool(codes or linked or pending.get("code"))
@@ -101,7 +107,10 @@ class MeetingMail:
         if action is None:
             return None
         code = codes[0] if codes else linked.meeting.code if linked else pending.get("code", "")
-        if reading.colleagues or reading.seats is not None or action != pending.get("action"):
+        if names_asked and action == REGISTER:  # the writer was dealt with before
+            colleagues = [[c.name, c.email] for c in reading.colleagues]
+            unnamed, includes_self = 0, False
+        elif reading.colleagues or reading.seats is not None or action != pending.get("action"):
             colleagues = [[c.name, c.email] for c in reading.colleagues]
             unnamed = max(0, (reading.seats or 0) - len(colleagues) - reading.includes_self)
             includes_self = reading.includes_self
@@ -298,6 +307,10 @@ class MeetingMail:
                 self.contact, "mail_meeting_colleagues", {**facts, "unnamed": unnamed}
             )
             done.extend(f"{line['email'] or line['name']} {line['outcome']}" for line in lines)
+        if unnamed or any(line["outcome"] in ASK_AGAIN for line in lines):
+            # We asked for names and addresses: the reply in this thread brings them.
+            again = {"code": meeting.code, "action": REGISTER, "region": region or ""}
+            self._save({**again, "self": False, "colleagues": [], "names_asked": True}, "open")
         return f"{meeting.code}: {', '.join(done) or 'nobody named'}"
 
     def _one(
