@@ -27,7 +27,6 @@ give one away.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func
@@ -61,14 +60,6 @@ ASK_AGAIN = ("no_address", "invalid_address")  # colleague outcomes we ask to se
 _OUR_ID = re.compile(r"<sto\.[0-9a-f]{32}@[^<>\s]+>")
 # Without a code, a cancellation is about a meeting (not a request) when it says so.
 _MEETING_WORDS = re.compile(r"bijeenkomst|meeting|afmeld|uitschrijv|unregister|deregister")
-
-
-@dataclass(frozen=True)
-class Linked:
-    """The meeting (and registration) our mail was about, that this mail replies to."""
-
-    meeting: ThemeMeeting
-    registration: Registration | None = None
 
 
 class MeetingMail:
@@ -106,7 +97,7 @@ class MeetingMail:
         action = self._action(intent, reading.attend, reading.decline, known, pending)
         if action is None:
             return None
-        code = codes[0] if codes else linked.meeting.code if linked else pending.get("code", "")
+        code = codes[0] if codes else linked.code if linked else pending.get("code", "")
         if names_asked and action == REGISTER:  # the writer was dealt with before
             colleagues = [[c.name, c.email] for c in reading.colleagues]
             unnamed, includes_self = 0, False
@@ -152,38 +143,32 @@ class MeetingMail:
             return False
         return bool(_MEETING_WORDS.search(fold(f"{mail.subject}\n{mail.new_text}")))
 
-    def _linked(self) -> Linked | None:
-        """The meeting our mail that this one replies to was about (In-Reply-To first)."""
+    def _linked(self) -> ThemeMeeting | None:
+        """The meeting of our mail that this one replies to (In-Reply-To first)."""
         mail = self.conv.mail
         wanted = [*mail.in_reply_to, *reversed(mail.references)]
         ours = [i for i in dict.fromkeys(wanted) if _OUR_ID.fullmatch(i)]
         if not ours:
             return None
         domain = domain_of(self.conv.settings.mail_from)
-        query = select(Notification.dedupe_key, Notification.subject_type, Notification.subject_id)
-        query = query.where(
-            Notification.channel == "email", col(Notification.subject_type).in_(SUBJECTS)
-        )
+        about_meetings = select(
+            Notification.dedupe_key, Notification.subject_type, Notification.subject_id
+        ).where(Notification.channel == "email", col(Notification.subject_type).in_(SUBJECTS))
         # The sender's own meeting mails first; a forwarded announcement is anybody's.
-        mine = query.where(func.lower(Notification.recipient) == mail.from_address)
-        for rows in (self.session.exec(mine).all(), None):
-            if rows is None:
-                rows = self.session.exec(query).all()
+        to_sender = about_meetings.where(func.lower(Notification.recipient) == mail.from_address)
+        for query in (to_sender, about_meetings):
+            rows = self.session.exec(query).all()
             found = {message_id(key, domain): (kind, sid) for key, kind, sid in rows}
             for candidate in ours:
                 if candidate in found:
-                    return self._link(*found[candidate])
+                    return self._meeting_of(*found[candidate])
         return None
 
-    def _link(self, kind: str, subject_id: int | None) -> Linked | None:
-        if subject_id is None:
-            return None
-        if kind == "registration":
+    def _meeting_of(self, kind: str, subject_id: int | None) -> ThemeMeeting | None:
+        if subject_id is not None and kind == "registration":
             reg = self.session.get(Registration, subject_id)
-            meeting = self.session.get(ThemeMeeting, reg.meeting_id) if reg else None
-            return Linked(meeting, reg) if meeting else None
-        meeting = self.session.get(ThemeMeeting, subject_id)
-        return Linked(meeting) if meeting else None
+            subject_id = reg.meeting_id if reg is not None else None
+        return self.session.get(ThemeMeeting, subject_id) if subject_id is not None else None
 
     # -- asking what is missing ----------------------------------------------------------
 
