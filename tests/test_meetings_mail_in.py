@@ -470,6 +470,30 @@ def test_a_colleague_without_a_valid_address_is_not_registered(
     threaded_under(answer, raw)
     assert "Piet Jansen" in text(answer) and expected in text(answer)
     assert "niet aangemeld" in text(answer)
+    # The reply in the thread brings the address: Piet is registered, Zeger still is not.
+    fixed = mail(ZEE, "Piet Jansen <piet@school.example>", "Re: x", reply_to=answer["Message-ID"])
+    post.send(fixed)
+    assert registrations(world.engine, world.code) == [
+        ("piet@school.example", "registered", "ZEELAND", "email")
+    ]
+    summary = one_to(post.answers(), ZEE)
+    threaded_under(summary, fixed)
+    assert "Piet Jansen (piet@school.example): aangemeld" in text(summary)
+
+
+def test_more_seats_than_names_asks_who_else_comes(world: World, post: Post) -> None:
+    raw = mail(ZEE, f"Graag 2 plaatsen voor {world.code}.")
+    post.send(raw)
+    assert registrations(world.engine, world.code) == [(ZEE, "registered", "ZEELAND", "email")]
+    answers = post.answers()
+    assert len(answers) == 2  # Zeger's registration, and the question who else comes
+    ask = next(a for a in answers if "Wie komt er nog meer?" in text(a))
+    threaded_under(ask, raw)
+    reply = mail(
+        ZEE, "Dat is Anna de Boer <anna@school.example>", "Re: x", reply_to=ask["Message-ID"]
+    )
+    post.send(reply)
+    assert [r[0] for r in registrations(world.engine, world.code)] == [ZEE, "anna@school.example"]
 
 
 def test_a_full_meeting_puts_people_on_the_waitlist_with_their_place(

@@ -27,7 +27,6 @@ give one away.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func
@@ -57,17 +56,10 @@ if TYPE_CHECKING:
 MEETING = "meeting"  # the key of a meeting conversation in a thread's draft
 REGISTER, CANCEL = "meeting_register", "meeting_cancel"  # pending actions (confirmation codes)
 SUBJECTS = ("meeting", "registration")  # outbox rows about a meeting
+ASK_AGAIN = ("no_address", "invalid_address")  # colleague outcomes we ask to send again
 _OUR_ID = re.compile(r"<sto\.[0-9a-f]{32}@[^<>\s]+>")
 # Without a code, a cancellation is about a meeting (not a request) when it says so.
 _MEETING_WORDS = re.compile(r"bijeenkomst|meeting|afmeld|uitschrijv|unregister|deregister")
-
-
-@dataclass(frozen=True)
-class Linked:
-    """The meeting (and registration) our mail was about, that this mail replies to."""
-
-    meeting: ThemeMeeting
-    registration: Registration | None = None
 
 
 class MeetingMail:
@@ -88,20 +80,28 @@ class MeetingMail:
         """Act on the mail when it is about a meeting; None leaves it to the other readers."""
         mail = self.conv.mail
         names = self.conv._region_names(self.person)
+        pending: dict[str, Any] = dict((self.thread.draft or {}).get(MEETING) or {})
+        names_asked = bool(pending.get("names_asked"))
         reading = read_meeting(
             mail.new_text,
             ignore=[self.contact.email, mail.from_address, self.conv.settings.mail_from],
             not_names=[*names, *names.values()],
+            names_asked=names_asked,
         )
-        pending: dict[str, Any] = dict((self.thread.draft or {}).get(MEETING) or {})
+        if names_asked and not reading.colleagues:
+            pending = {"code": pending.get("code", "")}  # no names after all: an ordinary mail
+            names_asked = False
         codes = reading.codes or meeting_codes(mail.subject)
         linked = None if codes else self._linked()
         known = bool(codes or linked or pending.get("code"))
         action = self._action(intent, reading.attend, reading.decline, known, pending)
         if action is None:
             return None
-        code = codes[0] if codes else linked.meeting.code if linked else pending.get("code", "")
-        if reading.colleagues or reading.seats is not None or action != pending.get("action"):
+        code = codes[0] if codes else linked.code if linked else pending.get("code", "")
+        if names_asked and action == REGISTER:  # the writer was dealt with before
+            colleagues = [[c.name, c.email] for c in reading.colleagues]
+            unnamed, includes_self = 0, False
+        elif reading.colleagues or reading.seats is not None or action != pending.get("action"):
             colleagues = [[c.name, c.email] for c in reading.colleagues]
             unnamed = max(0, (reading.seats or 0) - len(colleagues) - reading.includes_self)
             includes_self = reading.includes_self
@@ -143,38 +143,32 @@ class MeetingMail:
             return False
         return bool(_MEETING_WORDS.search(fold(f"{mail.subject}\n{mail.new_text}")))
 
-    def _linked(self) -> Linked | None:
-        """The meeting our mail that this one replies to was about (In-Reply-To first)."""
+    def _linked(self) -> ThemeMeeting | None:
+        """The meeting of our mail that this one replies to (In-Reply-To first)."""
         mail = self.conv.mail
         wanted = [*mail.in_reply_to, *reversed(mail.references)]
         ours = [i for i in dict.fromkeys(wanted) if _OUR_ID.fullmatch(i)]
         if not ours:
             return None
         domain = domain_of(self.conv.settings.mail_from)
-        query = select(Notification.dedupe_key, Notification.subject_type, Notification.subject_id)
-        query = query.where(
-            Notification.channel == "email", col(Notification.subject_type).in_(SUBJECTS)
-        )
+        about_meetings = select(
+            Notification.dedupe_key, Notification.subject_type, Notification.subject_id
+        ).where(Notification.channel == "email", col(Notification.subject_type).in_(SUBJECTS))
         # The sender's own meeting mails first; a forwarded announcement is anybody's.
-        mine = query.where(func.lower(Notification.recipient) == mail.from_address)
-        for rows in (self.session.exec(mine).all(), None):
-            if rows is None:
-                rows = self.session.exec(query).all()
+        to_sender = about_meetings.where(func.lower(Notification.recipient) == mail.from_address)
+        for query in (to_sender, about_meetings):
+            rows = self.session.exec(query).all()
             found = {message_id(key, domain): (kind, sid) for key, kind, sid in rows}
             for candidate in ours:
                 if candidate in found:
-                    return self._link(*found[candidate])
+                    return self._meeting_of(*found[candidate])
         return None
 
-    def _link(self, kind: str, subject_id: int | None) -> Linked | None:
-        if subject_id is None:
-            return None
-        if kind == "registration":
+    def _meeting_of(self, kind: str, subject_id: int | None) -> ThemeMeeting | None:
+        if subject_id is not None and kind == "registration":
             reg = self.session.get(Registration, subject_id)
-            meeting = self.session.get(ThemeMeeting, reg.meeting_id) if reg else None
-            return Linked(meeting, reg) if meeting else None
-        meeting = self.session.get(ThemeMeeting, subject_id)
-        return Linked(meeting) if meeting else None
+            subject_id = reg.meeting_id if reg is not None else None
+        return self.session.get(ThemeMeeting, subject_id) if subject_id is not None else None
 
     # -- asking what is missing ----------------------------------------------------------
 
@@ -298,6 +292,10 @@ class MeetingMail:
                 self.contact, "mail_meeting_colleagues", {**facts, "unnamed": unnamed}
             )
             done.extend(f"{line['email'] or line['name']} {line['outcome']}" for line in lines)
+        if unnamed or any(line["outcome"] in ASK_AGAIN for line in lines):
+            # We asked for names and addresses: the reply in this thread brings them.
+            again = {"code": meeting.code, "action": REGISTER, "region": region or ""}
+            self._save({**again, "self": False, "colleagues": [], "names_asked": True}, "open")
         return f"{meeting.code}: {', '.join(done) or 'nobody named'}"
 
     def _one(

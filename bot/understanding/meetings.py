@@ -111,17 +111,23 @@ def meeting_codes(text: str) -> tuple[str, ...]:
 
 
 def read_meeting(
-    text: str, *, ignore: Collection[str] = (), not_names: Collection[str] = ()
+    text: str,
+    *,
+    ignore: Collection[str] = (),
+    not_names: Collection[str] = (),
+    names_asked: bool = False,
 ) -> MeetingReading:
     """What `text` (the new words of one message) says about a meeting.
 
     `ignore`: addresses that are nobody's colleague (the writer's own, ours);
-    `not_names`: words after "voor" that name no person (the writer's regions).
+    `not_names`: words after "voor" that name no person (the writer's regions);
+    `names_asked`: we asked for colleagues' addresses, so "Piet <piet@...>" on a
+    line of its own is one too.
     """
     text = normalise(text)
     folded = fold(text)
     skip = {a.lower() for a in ignore}
-    colleagues, added = _colleagues(text, skip, {fold(n) for n in not_names})
+    colleagues, added = _colleagues(text, skip, {fold(n) for n in not_names}, names_asked)
     decline = bool(_DECLINE.search(folded))
     seats = _seats(folded)
     soft = "?" not in folded and bool(_ATTEND_SOFT.search(folded))
@@ -150,7 +156,9 @@ def _seats(folded: str) -> int | None:
     return int(word) if word.isdigit() else WORDS.get(word)
 
 
-def _colleagues(text: str, skip: set[str], not_names: set[str]) -> tuple[list[Colleague], bool]:
+def _colleagues(
+    text: str, skip: set[str], not_names: set[str], names_asked: bool
+) -> tuple[list[Colleague], bool]:
     """The colleagues, and whether one was added to the writer ("aanmelden X en Piet <...>")
     rather than registered on their behalf ("aanmelden X voor Piet <...>")."""
     found: list[Colleague] = []
@@ -168,12 +176,13 @@ def _colleagues(text: str, skip: set[str], not_names: set[str]) -> tuple[list[Co
                 continue
             before = line[:start]
             cue = list(_CUE.finditer(fold(before)))
-            if not cue:
+            if not cue and not names_asked:
                 continue
             seen.add(key)
             words = {fold(c.group()) for c in cue}
             added = added or bool(words & _ADDING and not words & {"voor", "for"})
-            name = _clean_name(before[cue[-1].end() :]) or _name_after(line[end:])
+            name = _clean_name(before[cue[-1].end() :] if cue else before)
+            name = name or _name_after(line[end:])
             found.append(Colleague(name or _name_from_address(address), address))
         if hits or "<" in line:
             continue  # the names on this line came with their addresses
