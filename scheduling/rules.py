@@ -35,6 +35,7 @@ from models.tables import (
     RequestDay,
     Supporter,
     SupportRequest,
+    Visit,
 )
 from models.types import AllowanceKind, RequestStatus, SupporterRole
 from scheduling.calendar import WorkingCalendar
@@ -43,6 +44,7 @@ from scheduling.jobs import DaysOfYear, Job, JobContext, WeekStart, WorkingDays
 NINE = time(9, 0)
 NUDGE_AFTER = (1, 3, 5)  # working days a submitted request waits before the team is nudged
 LONG_WAIT = 2  # working days after which the digest lists a request first
+CONFIRM_ESCALATION = 5  # working days after a visit without confirmation: the team is told
 ROLLOVER_CAP = "rollover_cap_half_days"
 
 
@@ -187,7 +189,24 @@ def team_digest(session: Session, ctx: JobContext) -> int:
 
 
 def visits_on(session: Session, day: date) -> list[dict[str, Any]]:
-    """Scheduled support on `day` (the request days planned for it)."""
+    """What is scheduled on `day`: critical-friend visits, then planned request days."""
+    regions = _region_codes(session)
+    supporters = {s.id: s.name for s in session.exec(select(Supporter)).all()}
+    found: list[dict[str, Any]] = [
+        {
+            "kind": "visit",
+            "ref": "",
+            "number": v.number,
+            "region": regions[v.region_id].code,
+            "region_name": regions[v.region_id].name,
+            "supporter": supporters.get(v.supporter_id, ""),
+        }
+        for v in session.exec(
+            select(Visit)
+            .where(Visit.day == day, Visit.status == "scheduled")
+            .order_by(col(Visit.region_id), col(Visit.id))
+        ).all()
+    ]
     rows = session.exec(
         select(RequestDay, SupportRequest)
         .join(SupportRequest, col(SupportRequest.id) == col(RequestDay.request_id))
@@ -197,11 +216,11 @@ def visits_on(session: Session, day: date) -> list[dict[str, Any]]:
         )
         .order_by(col(SupportRequest.ref))
     ).all()
-    regions = _region_codes(session)
-    supporters = {s.id: s.name for s in session.exec(select(Supporter)).all()}
-    return [
+    found.extend(
         {
+            "kind": "request",
             "ref": r.ref,
+            "number": None,
             "region": regions[r.region_id].code,
             "region_name": regions[r.region_id].name,
             "supporter": supporters.get(r.assigned_supporter_id, "")
@@ -209,7 +228,8 @@ def visits_on(session: Session, day: date) -> list[dict[str, Any]]:
             else "",
         }
         for _, r in rows
-    ]
+    )
+    return found
 
 
 def nudges(session: Session, ctx: JobContext) -> int:
@@ -269,6 +289,24 @@ def supporter_agendas(session: Session, ctx: JobContext) -> int:
                 "theme": request.theme,
             }
         )
+    visits = session.exec(
+        select(Visit).where(
+            col(Visit.day) >= start, col(Visit.day) <= end, Visit.status == "scheduled"
+        )
+    ).all()
+    for visit in visits:
+        per.setdefault(visit.supporter_id, []).append(
+            {
+                "day": visit.day.isoformat(),
+                "ref": "",
+                "region": regions[visit.region_id].code,
+                "region_name": regions[visit.region_id].name,
+                "kind": "visit",
+                "theme": "",
+            }
+        )
+    for items in per.values():
+        items.sort(key=lambda item: (item["day"], item["region"], item["ref"]))
     written = 0
     for supporter_id, items in sorted(per.items()):
         supporter = session.get(Supporter, supporter_id)
@@ -283,6 +321,46 @@ def supporter_agendas(session: Session, ctx: JobContext) -> int:
             context={"week_start": start.isoformat(), "items": items},
         )
         written += 1
+    return written
+
+
+def unconfirmed_visits(session: Session, ctx: JobContext) -> int:
+    """A visit nobody confirmed five working days after its day: the team hears of it, once."""
+    written = 0
+    team = _team(session)
+    regions = _region_codes(session)
+    supporters = {s.id: s for s in session.exec(select(Supporter)).all()}
+    past = session.exec(
+        select(Visit)
+        .where(Visit.status == "scheduled", col(Visit.day) < ctx.occurrence.day)
+        .order_by(col(Visit.day), col(Visit.id))
+    ).all()
+    for visit in past:
+        waited = working_days_between(ctx.calendar, visit.day, ctx.occurrence.day)
+        if waited < CONFIRM_ESCALATION:
+            continue
+        assert visit.id is not None
+        supporter = supporters.get(visit.supporter_id)
+        context = {
+            "region": regions[visit.region_id].code,
+            "region_name": regions[visit.region_id].name,
+            "day": visit.day.isoformat(),
+            "number": visit.number,
+            "supporter": supporter.name if supporter else "",
+            "waited": waited,
+            "visit": visit.id,
+        }
+        for member in team:
+            row = outbox.to_supporter(
+                session,
+                member,
+                key=f"visit:{visit.id}:unconfirmed:{member.id}",
+                template="visit_unconfirmed",
+                now=ctx.now,
+                context=context,
+                subject=("visit", visit.id),
+            )
+            written += row.created_at == ctx.now
     return written
 
 
@@ -408,6 +486,7 @@ def roll_over(session: Session, ctx: JobContext) -> int:
 JOBS: tuple[Job, ...] = (
     Job("team_digest", WorkingDays(NINE, timedelta(hours=8)), team_digest),
     Job("nudges", WorkingDays(NINE, timedelta(hours=8)), nudges),
+    Job("unconfirmed_visits", WorkingDays(NINE, timedelta(hours=8)), unconfirmed_visits),
     Job("supporter_agenda", WeekStart(time(8, 0), timedelta(hours=10)), supporter_agendas),
     Job("unused_days", DaysOfYear(((10, 1), (12, 1)), NINE, timedelta(days=3)), unused_days),
     Job("roll_over", DaysOfYear(((1, 1),), time(0, 30), timedelta(days=31)), roll_over),

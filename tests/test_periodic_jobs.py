@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
+from bot.render import default_renderer
 from models import quota
 from models import requests as rq
 from models.db import transaction
@@ -27,6 +28,7 @@ from models.tables import (
     Region,
     RegionContact,
     Supporter,
+    Visit,
 )
 from models.types import AllowanceKind, SupporterRole
 from scheduling.calendar import WorkingCalendar
@@ -445,5 +447,73 @@ def test_jobs_write_in_one_transaction_with_their_run(engine: Engine) -> None:
     assert runs(engine) == [
         ("team_digest", "2026-12-01"),
         ("nudges", "2026-12-01"),
+        ("unconfirmed_visits", "2026-12-01"),
         ("unused_days", "2026-12-01"),
     ]
+
+
+def add_visit(engine: Engine, region: str, day: date, status: str = "scheduled") -> int:
+    with transaction(engine) as session:
+        reg = session.exec(select(Region).where(Region.code == region)).one()
+        cf = session.exec(select(Supporter).where(Supporter.email == "cf@sto.example")).one()
+        period = session.exec(select(Period).where(Period.code == str(day.year))).one()
+        assert reg.id is not None and cf.id is not None and period.id is not None
+        visit = Visit(
+            region_id=reg.id,
+            supporter_id=cf.id,
+            period_id=period.id,
+            number=1,
+            status=status,
+            day=day,
+            window_from=day,
+            window_to=day,
+            created_at=utc(2026, 11, 1),
+            updated_at=utc(2026, 11, 1),
+        )
+        session.add(visit)
+        session.flush()
+        assert visit.id is not None
+        return visit.id
+
+
+def test_the_digest_and_the_agenda_show_the_critical_friends_visits(
+    engine: Engine, make_region: RegionFactory
+) -> None:
+    make_region("ZEELAND", days="10")
+    add_team(engine)
+    add_visit(engine, "ZEELAND", date(2026, 12, 9))
+    add_visit(engine, "ZEELAND", date(2026, 12, 10), status="cancelled")
+    tick_at(engine, utc(2026, 12, 7, 7, 0))  # Monday: the agenda
+    (agenda,) = outbox(engine, "supporter_agenda")
+    assert [(i["day"], i["kind"]) for i in agenda.context["items"]] == [("2026-12-09", "visit")]
+    tick_at(engine, utc(2026, 12, 9, 8, 0))  # Wednesday 09:00: the digest
+    digest = outbox(engine, "team_digest")[-1]
+    assert digest.context["visits_today"] == [
+        {
+            "kind": "visit",
+            "ref": "",
+            "number": 1,
+            "region": "ZEELAND",
+            "region_name": "Zeeland",
+            "supporter": "Fenna Friend",
+        }
+    ]
+    say = default_renderer()
+    text = say.render("notify.team_digest", "nl", **digest.context)
+    assert "bezoek 1 van de critical friend · Zeeland · Fenna Friend" in text
+
+
+def test_an_unconfirmed_visit_reaches_the_team_after_five_working_days(
+    engine: Engine, make_region: RegionFactory
+) -> None:
+    make_region("ZEELAND", days="10")
+    add_team(engine)
+    visit = add_visit(engine, "ZEELAND", date(2026, 12, 2))  # Wednesday
+    for day in (8, 9):  # Tuesday 8 = 4 working days later, Wednesday 9 = 5
+        tick_at(engine, utc(2026, 12, day, 8, 0))
+    rows = outbox(engine, "visit_unconfirmed")
+    assert [(r.due_at, r.subject_id, r.context["waited"]) for r in rows] == [
+        (utc(2026, 12, 9, 8, 0), visit, 5)
+    ]
+    tick_at(engine, utc(2026, 12, 10, 8, 0))
+    assert len(outbox(engine, "visit_unconfirmed")) == 1  # told once
