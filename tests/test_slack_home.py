@@ -200,3 +200,35 @@ def test_an_english_contact_gets_english_answers(slack: SlackHarness, engine: En
 
     too_much = ok(slack.submit(ZEELAND_CONTACT, "request_modal", request_form("9"), ZEELAND)).json()
     assert "4.5 days left" in too_much["errors"]["days"]
+
+
+def test_the_team_sees_the_weeks_visits(slack: SlackHarness, engine: Engine) -> None:
+    from datetime import UTC, date, datetime
+
+    from models.tables import Period, Region, Supporter, Visit
+
+    with Session(engine) as session:
+        region = session.exec(select(Region).where(Region.code == "ZEELAND")).one()
+        supporter = session.exec(
+            select(Supporter).where(Supporter.role == "critical_friend")
+        ).first()
+        period = session.exec(select(Period).where(Period.code == "2026")).one()
+        assert supporter is not None
+        assert region.id and supporter.id and period.id
+        at = datetime(2026, 11, 1, tzinfo=UTC)
+        for day, status in ((date(2026, 12, 2), "scheduled"), (date(2026, 12, 9), "scheduled")):
+            session.add(
+                Visit(
+                    region_id=region.id, supporter_id=supporter.id, period_id=period.id,
+                    number=1, status=status, day=day, window_from=day, window_to=day,
+                    created_at=at, updated_at=at,
+                )
+            )  # fmt: skip
+        session.commit()
+        name = supporter.name
+
+    home = open_home(slack, COORDINATOR)
+    assert "Deze week* (vanaf maandag 30 november 2026)" in home
+    assert f"woensdag 2 december 2026: bezoek 1 van de critical friend · Zeeland · {name}" in home
+    assert "9 december" not in home  # next week
+    assert "Deze week" not in open_home(slack, ZEELAND_CONTACT)

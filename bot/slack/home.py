@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from slack_sdk.models.views import View
@@ -16,6 +17,7 @@ from models import requests as rq
 from models.people import Person
 from models.periods import period_on
 from models.types import AllowanceKind, RequestStatus
+from scheduling.rules import visits_on
 
 TEAM_LINES = 30
 
@@ -49,9 +51,24 @@ def build(session: Session, deps: SlackDeps, person: Person | None) -> View:
     if not person.is_team:
         sections.append(visits)
     else:
+        sections.append(_week(session, deps, lang))
         upcoming = meeting_blocks.upcoming(session, deps.clock.now(), None)
         sections.append(meeting_blocks.home_section(deps, lang, upcoming))
     return blocks.home_view(deps, lang, sections, balance)
+
+
+def _week(session: Session, deps: SlackDeps, lang: str) -> str:
+    """The team's week: critical-friend visits and planned support, Monday to Sunday."""
+    today = deps.today()
+    monday = today - timedelta(days=today.weekday())
+    days = [monday + timedelta(days=n) for n in range(7)]
+    items = [(day, item) for day in days for item in visits_on(session, day)]
+    lines = [deps.t("slack.home_week", lang, monday=long_date(monday, lang), count=len(items))]
+    lines.extend(
+        deps.t("slack.home_week_line", lang, day=long_date(day, lang), **item)
+        for day, item in items[:TEAM_LINES]
+    )
+    return "\n".join(lines)
 
 
 async def publish(deps: SlackDeps, client: AsyncWebClient, user_id: str) -> None:
