@@ -46,6 +46,7 @@ from models.tables import (
     Region,
     RegionContact,
     Supporter,
+    SupporterAbsence,
     Visit,
     VisitProposal,
 )
@@ -380,7 +381,8 @@ def apply_plan(
 
 
 def _require_room(session: Session, visit: Visit, day: date, proposal: str, option: str) -> None:
-    """The supporter still has room that day, that week and that month (row locked first)."""
+    """The supporter is not away that day and still has room that day, that week and that
+    month (their row locked first, so two choices for one supporter are checked in turn)."""
     supporter = session.exec(
         select(Supporter).where(Supporter.id == visit.supporter_id).with_for_update()
     ).one()
@@ -402,8 +404,16 @@ def _require_room(session: Session, visit: Visit, day: date, proposal: str, opti
     same_day = sum(1 for d in booked if d == day)
     same_week = sum(1 for d in booked if monday <= d <= monday + timedelta(days=6))
     month_days = {d for d in booked if (d.year, d.month) == (day.year, day.month)}
+    absent = session.exec(
+        select(SupporterAbsence.id).where(
+            SupporterAbsence.supporter_id == supporter.id,
+            SupporterAbsence.starts_on <= day,
+            SupporterAbsence.ends_on >= day,
+        )
+    ).first()
     if (
-        same_day >= supporter.max_visits_per_day
+        absent is not None
+        or same_day >= supporter.max_visits_per_day
         or same_week >= supporter.max_visits_per_week
         or (day not in month_days and len(month_days) >= supporter.max_days_per_month)
     ):

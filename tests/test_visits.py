@@ -308,3 +308,16 @@ def test_simultaneous_answers_schedule_once(engine: Engine, w: World) -> None:
     with Session(engine) as session:
         assert balance(session, w.zeeland).reserved == 2
         assert len(rows(session, "visit_confirm_question")) == 2
+
+
+def test_a_slot_in_a_new_absence_is_refused(engine: Engine, w: World) -> None:
+    _, proposal_id = proposed_visit(engine, w.zeeland, w.cf, OPTIONS)
+    with transaction(engine) as session:
+        session.add(
+            SupporterAbsence(supporter_id=w.cf, starts_on=D(2027, 4, 1), ends_on=D(2027, 4, 1))
+        )
+    with pytest.raises(InvalidSlot) as taken, transaction(engine) as session:
+        vs.choose_slot(session, proposal_id, 2, TEAM, NOW)
+    assert taken.value.params["problem"] == "taken"
+    with transaction(engine) as session:
+        assert vs.choose_slot(session, proposal_id, 3, TEAM, NOW).day == D(2027, 4, 2)
