@@ -208,6 +208,10 @@ def test_the_command_says_how_many_and_when_the_last_goes(
     last = "de laatste gaat weg op maandag 30 november 2026 om 10:01"
     assert f"e-mail: 4 berichten, hoogstens 2 per minuut; {last}" in done.out
     assert f"Slack: 2 berichten, hoogstens 1 per minuut; {last}" in done.out
+    assert done.out.splitlines()[1:] == [
+        f"- e-mail: 4 berichten, hoogstens 2 per minuut; {last}",
+        f"- Slack: 2 berichten, hoogstens 1 per minuut; {last}",
+    ]
     again = sto("meetings", "announce", code, "--all")
     assert again.code == 0, again.err
     assert "(4 hadden hem al en krijgen hem niet nog eens)" in again.out

@@ -103,6 +103,9 @@ CREATE = (
 @pytest.mark.usefixtures("regions")
 def test_cli_option_on_create_and_edit(sto: Sto) -> None:
     assert sto(*CREATE, "--new-regions-first").code == 0
+    assert (
+        "Wachtlijst:      regio's waarvan nog niemand" in sto("meetings", "show", "TB-2027-01").out
+    )
     assert sto("meetings", "show", "TB-2027-01", "--json").json()["new_regions_first"] is True
     fifo = sto("meetings", "edit", "TB-2027-01", "--fifo")
     assert fifo.code == 0, fifo.err
