@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import or_, update
+from sqlalchemy import func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -162,6 +162,16 @@ def claim_due(
         session.add(row)
     session.flush()
     return rows
+
+
+def next_due(session: Session, channels: set[str]) -> datetime | None:
+    """When the soonest waiting row of these channels falls due (None: nothing waits)."""
+    return session.exec(
+        select(func.min(Notification.due_at)).where(
+            col(Notification.channel).in_(sorted(channels)),
+            col(Notification.status) == N.pending.value,
+        )
+    ).one()
 
 
 def _held(

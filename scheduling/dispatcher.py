@@ -181,6 +181,22 @@ class Dispatcher:
             await asyncio.to_thread(self._settle, message, error, retry)
         return len(messages)
 
+    def _next_due(self) -> datetime | None:
+        with transaction(self.engine) as session:
+            return outbox.next_due(session, set(self.notifiers))
+
+    async def _sleep(self, poll: float | None) -> float | None:
+        """Until the next row falls due (paced rows go out at their time, not in bursts),
+        a wake-up, or `poll` seconds, whichever comes first."""
+        try:
+            due = await asyncio.to_thread(self._next_due)
+        except Exception:  # the database is away: poll, or wait for a wake-up
+            return poll
+        if due is None:
+            return poll
+        wait = max(0.05, (due - self.clock.now()).total_seconds())
+        return wait if poll is None else min(wait, poll)
+
     async def run_forever(self, stop: asyncio.Event, poll: float | None = 30.0) -> None:
         """Drain, then sleep until woken (new rows, the scheduler) or `poll` seconds."""
         self._loop = asyncio.get_running_loop()
@@ -194,7 +210,7 @@ class Dispatcher:
                 log.exception("dispatching failed; trying again at the next wake-up")
             waiters = {asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())}
             _, pending = await asyncio.wait(
-                waiters, timeout=poll, return_when=asyncio.FIRST_COMPLETED
+                waiters, timeout=await self._sleep(poll), return_when=asyncio.FIRST_COMPLETED
             )
             for task in pending:
                 task.cancel()

@@ -587,3 +587,44 @@ def test_a_wake_during_a_drain_is_not_lost(engine: Engine) -> None:
 
     assert asyncio.run(scenario())
     assert status(engine, "second") == "sent"
+
+
+class MovingClock:
+    """Real time passing, from NOW: rows due a moment later fall due on their own."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+
+    def now(self) -> datetime:
+        return NOW + timedelta(seconds=time.monotonic() - self.started)
+
+
+def test_run_forever_sleeps_until_the_next_row_is_due_and_sends_it_then(engine: Engine) -> None:
+    """Paced rows (an announcement, one every few seconds) go out at their time: not in a
+    burst at the next wake-up, and without needing one."""
+    recorder = Recorder()
+    clock = MovingClock()
+    dispatcher = Dispatcher(engine, dict.fromkeys(CHANNELS, recorder), clock)
+    add(engine, "now")
+    add(engine, "soon", due_at=NOW + timedelta(seconds=0.6))
+    add(engine, "later", due_at=NOW + timedelta(seconds=1.2))
+    sent_at: dict[str, float] = {}
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(dispatcher.run_forever(stop, poll=None))
+
+        def seen() -> bool:
+            for key in recorder.delivered():
+                sent_at.setdefault(key, time.monotonic() - clock.started)
+            return len(sent_at) == 3
+
+        assert await eventually(seen, within=5)
+        stop.set()
+        await asyncio.wait_for(task, timeout=2)
+
+    asyncio.run(scenario())
+    assert recorder.delivered() == ["now", "soon", "later"]
+    assert sent_at["now"] < 0.5
+    assert 0.6 <= sent_at["soon"] < 1.1
+    assert 1.2 <= sent_at["later"] < 1.9
