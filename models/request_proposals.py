@@ -256,11 +256,16 @@ def propose_dates(
 
 
 def _open(session: Session, proposal_id: int) -> tuple[RequestProposal, SupportRequest]:
+    """The open proposal and its request, both locked: the request first, as `propose_dates`
+    does, so a choice and a new proposal for one request wait for each other in turn."""
+    request_id = get_proposal(session, proposal_id).request_id
+    request = session.exec(
+        select(SupportRequest).where(SupportRequest.id == request_id).with_for_update()
+    ).one()
+    session.refresh(request)
     proposal = get_proposal(session, proposal_id, lock=True)
     if proposal.status != ProposalStatus.open.value:
         raise ProposalClosed(str(proposal_id), proposal.status)
-    request = session.get(SupportRequest, proposal.request_id)
-    assert request is not None
     return proposal, request
 
 

@@ -269,3 +269,36 @@ def test_a_full_month_yields_no_suggestion(engine: Engine, w: World) -> None:
         session.add(SupporterAbsence(supporter_id=w.anton, starts_on=WINDOW[0], ends_on=WINDOW[1]))
     with Session(engine) as session:
         assert suggest_dates(session, rq.get_request(session, ref), date(2026, 11, 30)) == []
+
+
+def test_choices_at_once_have_one_winner(engine: Engine, w: World) -> None:
+    """Three people press three options at once, while the supporter sends a new proposal:
+    the request is scheduled once, on one option, and the rest are refused cleanly."""
+    from tests.test_concurrency import run_together
+
+    ref = approved_request(engine, w)
+    proposal_id = propose(engine, ref)
+
+    def work(index: int) -> str:
+        with transaction(engine) as session:
+            if index == 3:
+                rp.propose_dates(session, ref, OPTIONS[2:], TEAM, LATER)
+                return "proposed"
+            rp.choose_dates(session, proposal_id, index + 1, TEAM, LATER)
+            return f"chose {index + 1}"
+
+    outcomes = run_together(4, work)
+    errors = [o for o in outcomes if isinstance(o, Exception)]
+    assert all(isinstance(e, (ProposalClosed, InvalidDates)) for e in errors), errors
+    chosen = [o for o in outcomes if isinstance(o, str) and o.startswith("chose")]
+    assert len(chosen) <= 1
+    with Session(engine) as session:
+        request = rq.get_request(session, ref)
+        days = rq.days_of(session, request)
+        events = rq.events_of(session, request)
+        assert [e.to_status for e in events].count("scheduled") == len(chosen)
+        if chosen:
+            assert request.status == "scheduled" and days == OPTIONS[int(chosen[0][-1]) - 1]
+        else:  # the new proposal came first and replaced the one they pressed
+            assert request.status == "approved" and days == []
+        assert len(session.exec(select(RequestDay)).all()) == len(days)
