@@ -189,3 +189,30 @@ def test_answer_two_by_mail_schedules_with_an_invitation(
     assert "niet meer open" in body(refused)
     with Session(engine) as session:
         assert rq.days_of(session, rq.get_request(session, ref)) == OPTIONS[1]
+
+
+def test_answer_none_by_mail_asks_the_supporter_and_thanks_the_requester(
+    engine: Engine, w: World, tmp_path: Path
+) -> None:
+    post = Post(engine, tmp_path)
+    ref = approved_request(engine, w)
+    with transaction(engine) as session:
+        contact = session.get(Contact, w.requester)
+        assert contact is not None
+        contact.language = "en"
+        session.add(contact)
+    post.deliver()
+    with transaction(engine) as session:
+        proposal_id = rp.propose_dates(session, ref, OPTIONS, TEAM, NOW).id
+    [proposal] = post.deliver()
+    assert "Choose the dates" in str(proposal["Subject"])
+    assert "2. Tuesday 19 January 2027 and Wednesday 20 January 2027" in body(proposal)
+    post.reply("jan@school.example", "None of these", proposal)
+    mails = post.deliver()
+    thanks = next(m for m in mails if m["To"].addresses[0].addr_spec == "jan@school.example")
+    assert thanks["In-Reply-To"] is not None and "propose new dates" in body(thanks)
+    to_anton = next(m for m in mails if m["To"].addresses[0].addr_spec == "anton@sto.example")
+    assert f"sto requests propose {ref}" in body(to_anton)
+    with Session(engine) as session:
+        assert rp.get_proposal(session, proposal_id or 0).status == "declined"
+        assert rq.get_request(session, ref).status == "approved"

@@ -4,9 +4,9 @@
 Mirrors `visit_replies`: the answer is recognised by its thread (In-Reply-To /
 References carry the Message-ID of the proposal mail, which follows from the
 proposal's outbox key). A choice schedules the request (the domain writes the
-confirmation with its invitation); what cannot be read or cannot be done gets
-an answer in the same thread. A refused choice changes nothing (a savepoint
-around the domain call).
+confirmation with its invitation), "geen" a word of thanks; what cannot be
+read or cannot be done gets an answer in the same thread. A refused choice
+changes nothing (a savepoint around the domain call).
 """
 
 from __future__ import annotations
@@ -77,4 +77,7 @@ def handle(
             session, mail, contact, now, "mail_refused", {"error": error.code, "params": params}
         )
         return f"request dates answer refused: {error.code}"
-    return "request dates declined" if option == 0 else f"request dates option {option} chosen"
+    if option == 0:  # a choice is answered by the confirmation; "geen" gets a word of thanks
+        _answer(session, mail, contact, now, "request_dates_thanks", {})
+        return "request dates declined"
+    return f"request dates option {option} chosen"
