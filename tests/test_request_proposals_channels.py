@@ -149,6 +149,19 @@ def test_the_requester_picks_dates_with_a_button(slack: SlackHarness, engine: En
         assert decided_by == f"Zeger Zeeuw (slack:{ZEELAND_CONTACT})"
 
 
+def test_none_of_these_in_slack_asks_the_supporter(slack: SlackHarness, engine: Engine) -> None:
+    ref, proposal_id = slack_request(engine)
+    ok(press(slack, ZEELAND_CONTACT, "request_dates_decline", str(proposal_id)))
+    [reply] = slack.replies()
+    assert "nieuwe data" in reply["text"]
+    with Session(engine) as session:
+        assert rp.get_proposal(session, proposal_id).status == "declined"
+        assert rq.get_request(session, ref).status == "approved"
+    slack.dispatch()
+    [to_carla] = dm_to(slack, CRITICAL_FRIEND)
+    assert f"sto requests propose {ref}" in to_carla["text"]
+
+
 # --- mail ------------------------------------------------------------------------------------
 
 
