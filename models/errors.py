@@ -269,3 +269,21 @@ class VisitState(DomainError):
 
     def __init__(self, visit: str, status: str, action: str) -> None:
         super().__init__(visit=visit, status=status, action=action)
+
+
+# --- dates proposed for a support request ---
+
+
+class InvalidDates(DomainError):
+    """Dates for a request that cannot be proposed or chosen (`problem`, `option`, `value`).
+
+    problem: status (the request is `value`, not approved), no_supporter, not_assigned
+    (only the assigned supporter or the team), no_options, too_many_options, count
+    (`value` days needed), duplicate / past / outside_period / overlap (the day `value`),
+    taken (the supporter is no longer free on `value`).
+    """
+
+    code = "invalid_dates"
+
+    def __init__(self, ref: str, problem: str, option: int = 0, value: str = "") -> None:
+        super().__init__(ref=ref, problem=problem, option=option, value=value)

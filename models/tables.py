@@ -368,3 +368,23 @@ class VisitProposal(SQLModel, table=True):
     decided_by: str = Field(default="", max_length=200)
     decided_at: datetime | None = _instant(nullable=True)
     created_at: datetime = _instant()
+
+
+class RequestProposal(SQLModel, table=True):
+    """Up to three sets of days the assigned supporter offers the requester for one request.
+
+    Each option is the ISO days it needs (ceil(half_days / 2)), comma-separated.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: int = Field(foreign_key="supportrequest.id", index=True)
+    supporter_id: int = Field(foreign_key="supporter.id")
+    option_1: str = Field(max_length=400)
+    option_2: str | None = Field(default=None, max_length=400)
+    option_3: str | None = Field(default=None, max_length=400)
+    status: str = Field(default="open", max_length=10, index=True)  # open/chosen/declined/expired
+    chosen: int | None = None
+    proposed_by: str = Field(default="", max_length=200)
+    decided_by: str = Field(default="", max_length=200)
+    decided_at: datetime | None = _instant(nullable=True)
+    created_at: datetime = _instant()

@@ -11,6 +11,7 @@ import typer
 from sqlalchemy.exc import OperationalError
 
 from bot.cli import mail, meetings, quota, reminders, requests, supporters, visits
+from bot.cli import request_proposals as _proposals  # noqa: F401  (joins `sto requests`)
 from bot.cli.context import CliContext, ctx_of, h
 from bot.render import default_renderer
 from config.settings import SettingsError, load_settings

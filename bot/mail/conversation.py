@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from bot.mail import visit_replies
+from bot.mail import request_replies, visit_replies
 from bot.mail.headers import domain_of, message_id, ref_from_thread_id
 from bot.mail.meetings import CANCEL as MEETING_CANCEL
 from bot.mail.meetings import MEETING, MeetingMail
@@ -113,6 +113,11 @@ class Conversation:
         )
         if visit_answer is not None:  # an answer to a visit proposal (1, 2, 3 or "geen")
             return visit_answer
+        dates_answer = request_replies.handle(
+            self.session, self.settings, self.mail, contact, self.now
+        )
+        if dates_answer is not None:  # an answer to a request's proposed dates (1, 2, 3, "geen")
+            return dates_answer
         thread = mailbox.find_thread(
             self.session, [*self.mail.in_reply_to, *self.mail.references], self.mail.reference
         )

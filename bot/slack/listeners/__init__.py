@@ -6,6 +6,7 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.slack.deps import SlackDeps
 from bot.slack.listeners import absence, actions, commands, events, meetings, views, visits
+from bot.slack.listeners import request_proposals as request_dates
 
 
 def register(app: AsyncApp, deps: SlackDeps) -> None:
@@ -16,3 +17,4 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
     meetings.register(app, deps)
     absence.register(app, deps)
     visits.register(app, deps)
+    request_dates.register(app, deps)
