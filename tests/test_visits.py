@@ -321,3 +321,34 @@ def test_a_slot_in_a_new_absence_is_refused(engine: Engine, w: World) -> None:
     assert taken.value.params["problem"] == "taken"
     with transaction(engine) as session:
         assert vs.choose_slot(session, proposal_id, 3, TEAM, NOW).day == D(2027, 4, 2)
+
+
+def test_sto_supporters_absent_moves_the_visit_and_its_day_counts_as_planned(
+    engine: Engine,
+    w: World,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """From outside: the team registers an absence on the command line; the visit on one of
+    its days asks the region for a new day, in the same transaction as the absence."""
+    from models import supporters as sp
+    from tests.cli_helpers import Sto
+
+    window = (D(2027, 3, 1), D(2027, 4, 30))
+    hit, p1 = proposed_visit(engine, w.zeeland, w.cf, OPTIONS, number=1, window=window)
+    with transaction(engine) as session:
+        chosen = vs.choose_slot(session, p1, 2, TEAM, NOW).day
+        assert sp.visit_days(session, w.cf, chosen, chosen) == {chosen: f"visit:{hit}"}
+    sto = Sto(engine, capsys, monkeypatch, NOW)
+    result = sto(
+        "supporters", "absent", "carla@sto.example",
+        "--from", chosen.isoformat(), "--to", chosen.isoformat(), "--reason", "ziek",
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    with Session(engine) as session:
+        visit = session.get(Visit, hit)
+        assert visit is not None and visit.status == "proposed"
+        proposal = vs.open_proposal(session, hit)
+        assert proposal is not None and proposal.reason == "absence"
+        assert chosen not in vs.slots_of(proposal)
+        assert sp.visit_days(session, w.cf, chosen, chosen) == {}
