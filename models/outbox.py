@@ -252,10 +252,12 @@ def to_supporter(
     context: dict[str, Any],
     subject: tuple[str, int] | None = None,
     due_at: datetime | None = None,
+    email: bool = False,
 ) -> Notification:
-    """A message to a supporter or team member: in Slack when we know their Slack id, else by
-    mail (a Slack failure for good falls back to that mail)."""
-    if supporter.slack_user_id:
+    """A message to a supporter or team member: in Slack when we know their Slack id, else
+    (or with `email`, e.g. for a calendar invitation) by mail; a Slack failure for good
+    falls back to that mail."""
+    if supporter.slack_user_id and not email:
         channel, recipient = OutboxChannel.slack, supporter.slack_user_id
     else:
         channel, recipient = OutboxChannel.email, supporter.email
@@ -268,7 +270,7 @@ def to_supporter(
         now=now,
         due_at=due_at,
         language=supporter.language,
-        context={"name": supporter.name, **context, "fallback_email": supporter.email},
+        context={**context, "name": supporter.name, "fallback_email": supporter.email},
         subject=subject,
     )
 

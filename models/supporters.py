@@ -308,34 +308,6 @@ def _hand_over(
     session.flush()
 
 
-def _to_supporter(
-    session: Session,
-    supporter: Supporter,
-    *,
-    key: str,
-    template: str,
-    now: datetime,
-    context: dict[str, Any],
-    subject: tuple[str, int],
-) -> None:
-    """A message to a supporter: in Slack when we know their Slack id, else by mail."""
-    if supporter.slack_user_id:
-        channel, recipient = outbox.OutboxChannel.slack, supporter.slack_user_id
-    else:
-        channel, recipient = outbox.OutboxChannel.email, supporter.email
-    outbox.enqueue(
-        session,
-        key=key,
-        template=template,
-        channel=channel,
-        recipient=recipient,
-        now=now,
-        language=supporter.language,
-        context={"name": supporter.name, **context, "fallback_email": supporter.email},
-        subject=subject,
-    )
-
-
 def _request_lines(session: Session, refs: list[str]) -> list[dict[str, Any]]:
     lines = []
     for ref in refs:
@@ -373,7 +345,7 @@ def _tell(
     }
     subject = ("absence", absence.id)
     if substitute is not None:
-        _to_supporter(
+        outbox.to_supporter(
             session,
             substitute,
             key=f"absence:{absence.id}:stand_in",

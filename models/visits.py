@@ -210,37 +210,6 @@ def _context(session: Session, visit: Visit) -> dict[str, Any]:
     }
 
 
-def _to_supporter(
-    session: Session,
-    supporter: Supporter,
-    *,
-    key: str,
-    template: str,
-    now: datetime,
-    context: dict[str, Any],
-    subject: tuple[str, int],
-    due_at: datetime | None = None,
-    email: bool = False,
-) -> None:
-    """A message to a supporter: Slack DM when we know their Slack id (unless `email`)."""
-    if supporter.slack_user_id and not email:
-        channel, recipient = OutboxChannel.slack, supporter.slack_user_id
-    else:
-        channel, recipient = OutboxChannel.email, supporter.email
-    outbox.enqueue(
-        session,
-        key=key,
-        template=template,
-        channel=channel,
-        recipient=recipient,
-        now=now,
-        due_at=due_at,
-        language=supporter.language,
-        context={**context, "name": supporter.name, "fallback_email": supporter.email},
-        subject=subject,
-    )
-
-
 def _to_contact_by_mail(
     session: Session,
     contact: Contact,
@@ -471,7 +440,7 @@ def _announce_scheduled(
             context=context,
             subject=subject,
         )
-    _to_supporter(
+    outbox.to_supporter(
         session,
         supporter,
         key=f"{base}:invite:supporter",
@@ -497,7 +466,7 @@ def _announce_scheduled(
                 context=reminder,
                 subject=subject,
             )
-        _to_supporter(
+        outbox.to_supporter(
             session,
             supporter,
             key=f"{base}:reminder{days_before}:supporter",
@@ -508,7 +477,7 @@ def _announce_scheduled(
             subject=subject,
         )
     asked = next_working_day(visit.day, supporter, region)
-    _to_supporter(
+    outbox.to_supporter(
         session,
         supporter,
         key=f"{base}:confirm_question",
@@ -678,7 +647,7 @@ def cancel_visit(
                 context=context,
                 subject=(SUBJECT, visit_id),
             )
-        _to_supporter(
+        outbox.to_supporter(
             session,
             supporter,
             key=f"{base}:supporter",
