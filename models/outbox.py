@@ -175,10 +175,11 @@ def next_due(session: Session, channels: set[str]) -> datetime | None:
 
 
 def _held(
-    session: Session, notification_id: int, attempts: int, now: datetime
+    session: Session, notification_id: int, attempts: int, now: datetime, *, lock: bool = True
 ) -> Notification | None:
-    """The row, locked, if this claim (its attempt number) still holds an unexpired lease."""
-    row = session.get(Notification, notification_id, with_for_update=True)
+    """The row (locked, to write it) if this claim (its attempt number) still holds an
+    unexpired lease."""
+    row = session.get(Notification, notification_id, with_for_update=lock)
     if row is None:
         return None
     session.refresh(row)
@@ -189,8 +190,13 @@ def _held(
 
 
 def still_ours(session: Session, notification_id: int, attempts: int, now: datetime) -> bool:
-    """Checked right before sending: a row cancelled or re-claimed since is left alone."""
-    return _held(session, notification_id, attempts, now) is not None
+    """Checked right before sending: a row cancelled or re-claimed since is left alone.
+
+    A plain read is enough (and runs in a read-only session): it sees every
+    cancellation committed before it, which is all a lock could add, since the
+    lock would end with the check anyway.
+    """
+    return _held(session, notification_id, attempts, now, lock=False) is not None
 
 
 def mark_sent(session: Session, notification_id: int, attempts: int, now: datetime) -> None:

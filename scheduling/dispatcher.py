@@ -22,7 +22,7 @@ from sqlmodel import Session
 
 from models import outbox
 from models.clock import Clock
-from models.db import transaction
+from models.db import reading, transaction
 
 log = logging.getLogger("sto.dispatcher")
 LEASE = timedelta(minutes=5)
@@ -121,7 +121,7 @@ class Dispatcher:
             ]
 
     def _still_ours(self, message: Message) -> bool:
-        with transaction(self.engine) as session:
+        with reading(self.engine) as session:
             return outbox.still_ours(session, message.id, message.attempts, self.clock.now())
 
     def _settle(self, message: Message, error: str | None, retry: bool) -> None:
