@@ -7,9 +7,12 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
+from bot.mail.compose import Composer
+from bot.render import Renderer
 from models import request_proposals as rp
 from models import requests as rq
 from models.db import transaction
@@ -193,3 +196,25 @@ def test_a_request_not_yet_approved_cannot_get_dates(slack: SlackHarness, engine
     [reply] = slack.replies()
     assert f"Voor {ref} kunnen geen data worden voorgesteld" in reply["text"]
     assert slack.api.calls_to("views.open") == []
+
+
+@pytest.mark.parametrize(
+    ("lang", "expected"),
+    [
+        ("nl", ["U voert deze aanvraag", "/sto voorstellen STO-2027-0042", "1,5 dag"]),
+        ("en", ["You carry out this request", "/sto propose STO-2027-0042", "1.5 days"]),
+    ],
+)
+def test_a_supporter_without_slack_is_told_by_mail(lang: str, expected: list[str]) -> None:
+    context = {
+        "ref": "STO-2027-0042", "region": "ZEELAND", "region_name": "Zeeland", "days": "1.5",
+        "kind": "process", "theme": "<leerlijnen>", "status": "approved",
+        "name": "Piet de Vrïes", "fallback_email": "piet@sto.example",
+    }  # fmt: skip
+    parts = Composer(Renderer(), "ondersteuning@sto.example").render(
+        "request_assigned_supporter", lang, context
+    )
+    assert parts.subject.startswith("[STO-2027-0042] ") and expected[0] in parts.subject
+    for text in (parts.text, parts.html):
+        assert all(e in text for e in expected[1:]) and "Piet de Vrïes" in text
+    assert "&lt;leerlijnen&gt;" in parts.html and "<leerlijnen>" in parts.text
