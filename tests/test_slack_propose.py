@@ -179,6 +179,8 @@ def test_the_command_opens_the_modal_for_the_team_and_refuses_others(
     assert errors == {"option_1": expected.replace("`", "")}
     ok(slack.command("voorstellen", CRITICAL_FRIEND))
     assert "/sto voorstellen STO-2027-0042" in slack.replies(3)[-1]["text"]
+    ok(slack.command("voorstellen STO-2099-0001", CRITICAL_FRIEND))
+    assert "Aanvraag 'STO-2099-0001' bestaat niet" in slack.replies(4)[-1]["text"]
     assert proposals(engine) == []
 
     # The team proposes through the modal too.
@@ -218,3 +220,12 @@ def test_a_supporter_without_slack_is_told_by_mail(lang: str, expected: list[str
     for text in (parts.text, parts.html):
         assert all(e in text for e in expected[1:]) and "Piet de Vrïes" in text
     assert "&lt;leerlijnen&gt;" in parts.html and "<leerlijnen>" in parts.text
+
+
+def test_help_shows_the_subcommand_to_supporters_only(slack: SlackHarness) -> None:
+    ok(slack.command("help", CRITICAL_FRIEND))
+    supporter = slack.replies(1)[-1]["text"]
+    ok(slack.command("help", ZEELAND_CONTACT))
+    contact = slack.replies(2)[-1]["text"]
+    assert "`/sto voorstellen REF`" in supporter and "`/sto propose`" in supporter
+    assert "voorstellen" not in contact
