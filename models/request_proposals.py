@@ -175,6 +175,22 @@ def _check_options(
 # --- proposing ---------------------------------------------------------------------------
 
 
+def require_proposer(request: SupportRequest, person: Person | None) -> None:
+    """Dates can be proposed for an approved request with a supporter, by that supporter or
+    the team (`person` None: the team's command line). A channel asks before it opens a form."""
+    if request.status != RequestStatus.approved.value:
+        raise InvalidDates(request.ref, "status", value=request.status)
+    if request.assigned_supporter_id is None:
+        raise InvalidDates(request.ref, "no_supporter")
+    own = person is not None and person.kind == "supporter"
+    if (
+        person is not None
+        and not person.is_team
+        and not (own and person.id == request.assigned_supporter_id)
+    ):
+        raise InvalidDates(request.ref, "not_assigned")
+
+
 def propose_dates(
     session: Session,
     ref: str,
@@ -190,17 +206,7 @@ def propose_dates(
     `person`: who asks, when a channel knows it (None: the team's command line).
     """
     request = rq.get_request(session, ref, lock=True)
-    if request.status != RequestStatus.approved.value:
-        raise InvalidDates(request.ref, "status", value=request.status)
-    if request.assigned_supporter_id is None:
-        raise InvalidDates(request.ref, "no_supporter")
-    own = person is not None and person.kind == "supporter"
-    if (
-        person is not None
-        and not person.is_team
-        and not (own and person.id == request.assigned_supporter_id)
-    ):
-        raise InvalidDates(request.ref, "not_assigned")
+    require_proposer(request, person)
     checked = _check_options(session, request, options, now)
     supporter = session.get(Supporter, request.assigned_supporter_id)
     assert supporter is not None and request.id is not None

@@ -377,7 +377,35 @@ def assign(
         now,
         supporter=supporter.name,
     )
+    _tell_assigned(session, request, supporter, f"request:{request.ref}:assign:{entry.id}", now)
     return request
+
+
+def _tell_assigned(
+    session: Session, request: SupportRequest, supporter: Supporter, key: str, now: datetime
+) -> None:
+    """The supporter hears that the request is theirs (in Slack with a button to propose
+    dates, else by mail), in the assignment's transaction."""
+    assert request.id is not None
+    region = session.get(Region, request.region_id)
+    assert region is not None
+    outbox.to_supporter(
+        session,
+        supporter,
+        key=f"{key}:supporter",
+        template="request_assigned_supporter",
+        now=now,
+        context={
+            "ref": request.ref,
+            "region": region.code,
+            "region_name": region.name,
+            "days": str(from_units(request.half_days, AllowanceKind.support_days)),
+            "kind": request.kind,
+            "theme": request.theme,
+            "status": request.status,
+        },
+        subject=("request", request.id),
+    )
 
 
 def days_of(session: Session, request: SupportRequest) -> list[date]:

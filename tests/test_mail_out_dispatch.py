@@ -104,11 +104,18 @@ def test_every_request_mail_goes_out_through_the_dispatcher(
     dispatcher = Dispatcher(engine, {"email": notifier}, clock)
     asyncio.run(dispatcher.run_once())
 
-    rows = _rows(engine)
+    everything = _rows(engine)
+    # The assigned supporter (no Slack id) is asked by mail to propose dates.
+    [to_piet] = [r for r in everything if r.recipient == "piet@sto.example"]
+    assert to_piet.template == "request_assigned_supporter" and to_piet.status == "sent"
+    rows = [r for r in everything if r is not to_piet]
     assert len(rows) == 11  # 5 + 2 + 4 transitions
     assert {r.status for r in rows} == {"sent"}
     mails = _read(tmp_path)
-    assert len(mails) == 11
+    assert len(mails) == 12
+    [piet_mail] = [m for m in mails if m["To"].addresses[0].addr_spec == "piet@sto.example"]
+    assert f"sto requests propose {done} --suggest" in str(piet_mail.get_body(("plain",)))
+    mails = [m for m in mails if m is not piet_mail]
     by_id = {m["Message-ID"]: m for m in mails}
     for r in rows:
         mail = by_id[notifier.composer.message_id(r.dedupe_key)]

@@ -158,8 +158,9 @@ def test_none_of_these_in_slack_asks_the_supporter(slack: SlackHarness, engine: 
         assert rp.get_proposal(session, proposal_id).status == "declined"
         assert rq.get_request(session, ref).status == "approved"
     slack.dispatch()
-    [to_carla] = dm_to(slack, CRITICAL_FRIEND)
+    _assigned, to_carla = dm_to(slack, CRITICAL_FRIEND)  # the assignment, then this
     assert f"sto requests propose {ref}" in to_carla["text"]
+    assert buttons(to_carla) == [("request_dates_propose", ref)]
 
 
 # --- mail ------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from sqlmodel import Session, select
 from bot.slack import blocks, home
 from bot.slack.deps import SlackDeps
 from bot.slack.listeners import request_proposals as request_date_listeners
+from bot.slack.listeners import request_propose as request_propose_listeners
 from bot.slack.listeners import visits as visit_listeners
 from models import people
 from models import requests as rq
@@ -28,6 +29,8 @@ BUTTONS: dict[str, Callable[[SlackDeps, Message, str], list[Block]]] = {
     "visit_proposal": visit_listeners.proposal_blocks,
     "visit_confirm_question": visit_listeners.confirm_blocks,
     "request_proposal": request_date_listeners.proposal_blocks,
+    "request_assigned_supporter": request_propose_listeners.propose_blocks,
+    "request_dates_declined": request_propose_listeners.propose_blocks,
 }
 # Errors that no retry will cure: the user or channel is gone, or we may not post there.
 PERMANENT = {

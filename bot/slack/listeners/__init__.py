@@ -7,6 +7,7 @@ from slack_bolt.async_app import AsyncApp
 from bot.slack.deps import SlackDeps
 from bot.slack.listeners import absence, actions, commands, events, meetings, views, visits
 from bot.slack.listeners import request_proposals as request_dates
+from bot.slack.listeners import request_propose as propose_dates
 
 
 def register(app: AsyncApp, deps: SlackDeps) -> None:
@@ -18,3 +19,4 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
     absence.register(app, deps)
     visits.register(app, deps)
     request_dates.register(app, deps)
+    propose_dates.register(app, deps)

@@ -14,7 +14,7 @@ from bot.render import number
 from bot.slack import blocks
 from bot.slack.deps import SlackDeps
 from bot.slack.identity import who
-from bot.slack.listeners import absence, meetings
+from bot.slack.listeners import absence, meetings, request_propose
 from bot.slack.listeners.common import domain_message
 from bot.understanding import understand
 from models import ledger, quota
@@ -153,6 +153,8 @@ SUBCOMMANDS: dict[str, Handler] = {
     **meetings.SUBCOMMANDS,
     "afwezig": absence.open_modal,
     "absent": absence.open_modal,
+    "voorstellen": request_propose.open_modal,
+    "propose": request_propose.open_modal,
 }
 
 
