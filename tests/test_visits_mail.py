@@ -19,8 +19,8 @@ from sqlmodel import Session, select
 from bot.mail.compose import Composer
 from bot.mail.inbound import Inbound, MailDeps
 from bot.mail.notifier import MailNotifier
+from bot.mail.option_answers import read_answer
 from bot.mail.outbound import FileMailer
-from bot.mail.visit_replies import read_answer
 from bot.render import Renderer
 from config.settings import Settings
 from models import visits as vs
