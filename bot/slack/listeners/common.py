@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from slack_bolt.async_app import AsyncRespond
+from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlmodel import Session
 
+from bot.slack.blocks import text_section
 from bot.slack.deps import SlackDeps
+from bot.slack.identity import who
 from models import inbound
-from models.errors import DomainError
+from models.actor import Actor
+from models.errors import AlreadyProcessed, DomainError
+from models.people import Person
+from models.types import Channel
+
+# What a button does, in the acting transaction: returns the answer for the presser.
+Work = Callable[[Session, Person, Actor, datetime], str]
 
 
 def claim(session: Session, deps: SlackDeps, external_id: str, sender: str) -> None:
@@ -37,3 +48,67 @@ async def tell(
         await respond(text=text, response_type="ephemeral", replace_original=False)
     else:
         await client.chat_postMessage(channel=body["user"]["id"], text=text)
+
+
+async def press(
+    deps: SlackDeps,
+    body: dict[str, Any],
+    client: AsyncWebClient,
+    respond: AsyncRespond,
+    work: Work,
+) -> None:
+    """A button in a direct message: identify the presser, claim the delivery, run `work`
+    in one transaction, and answer (replacing the buttons, which have done their work)."""
+    user_id = body["user"]["id"]
+    person = await who(deps, client, user_id)
+    if person is None:
+        lang = deps.settings.language.value
+        await tell(body, client, respond, deps.t("slack.unknown_user", lang))
+        return
+    external = f"action:{body.get('trigger_id') or body['actions'][0].get('action_ts')}"
+    now = deps.clock.now()
+    by = Actor(f"{person.name} (slack:{user_id})", Channel.slack)
+
+    def run(session: Session) -> str:
+        claim(session, deps, external, user_id)
+        return work(session, person, by, now)
+
+    try:
+        answer = await deps.db(run)
+    except AlreadyProcessed:
+        return
+    except DomainError as error:
+        await tell(body, client, respond, domain_message(deps, person.language, error))
+        return
+    deps.wake()
+    if body.get("response_url"):
+        await respond(text=answer, replace_original=True)
+    else:
+        await tell(body, client, respond, answer)
+
+
+def option_blocks(
+    text: str,
+    *,
+    block_id: str,
+    proposal_id: int,
+    labels: list[str],
+    choose_prefix: str,
+    decline_action: str,
+    decline_label: str,
+) -> list[Block]:
+    """A proposal's text with a button per option ("<prefix><n>", value "<id>:<n>") and
+    one for "none of these"."""
+    buttons = [
+        ButtonElement(
+            text=label,
+            action_id=f"{choose_prefix}{n}",
+            value=f"{proposal_id}:{n}",
+            style="primary" if n == 1 else None,
+        )
+        for n, label in enumerate(labels, 1)
+    ]
+    buttons.append(
+        ButtonElement(text=decline_label, action_id=decline_action, value=str(proposal_id))
+    )
+    return [text_section(text), ActionsBlock(block_id=block_id, elements=buttons)]

@@ -8,7 +8,6 @@ the listeners below act on a press through the visit domain.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -19,14 +18,12 @@ from sqlmodel import Session
 
 from bot.slack.blocks import text_section
 from bot.slack.deps import SlackDeps
-from bot.slack.identity import who
-from bot.slack.listeners.common import claim, domain_message, tell
+from bot.slack.listeners.common import option_blocks, press
 from models import visits as vs
 from models.actor import Actor
-from models.errors import AlreadyProcessed, DomainError, NotAllowed
+from models.errors import NotAllowed
 from models.people import Person
 from models.tables import Region
-from models.types import Channel
 from scheduling import planner
 from scheduling.dispatcher import Message
 
@@ -35,30 +32,21 @@ DECLINE = "visit_decline"
 TOOK_PLACE = "visit_took_place"
 NOT_HELD = "visit_not_held"
 
-Work = Callable[[Session, Person, Actor, datetime], str]
-
 
 def proposal_blocks(deps: SlackDeps, message: Message, text: str) -> list[Block]:
     """The proposal's text with a button per slot and one for "none of these"."""
     lang = message.language
-    proposal_id = message.context["proposal_id"]
-    buttons = [
-        ButtonElement(
-            text=deps.plain("visits.slot_button", lang, day=day),
-            action_id=f"visit_choose_{n}",
-            value=f"{proposal_id}:{n}",
-            style="primary" if n == 1 else None,
-        )
-        for n, day in enumerate(message.context["slots"], 1)
-    ]
-    buttons.append(
-        ButtonElement(
-            text=deps.plain("visits.decline_button", lang),
-            action_id=DECLINE,
-            value=str(proposal_id),
-        )
+    return option_blocks(
+        text,
+        block_id="visit_proposal",
+        proposal_id=int(message.context["proposal_id"]),
+        labels=[
+            deps.plain("visits.slot_button", lang, day=day) for day in message.context["slots"]
+        ],
+        choose_prefix="visit_choose_",
+        decline_action=DECLINE,
+        decline_label=deps.plain("visits.decline_button", lang),
     )
-    return [text_section(text), ActionsBlock(block_id="visit_proposal", elements=buttons)]
 
 
 def confirm_blocks(deps: SlackDeps, message: Message, text: str) -> list[Block]:
@@ -93,37 +81,6 @@ def _region_code(session: Session, visit_id: int) -> str:
 
 
 def register(app: AsyncApp, deps: SlackDeps) -> None:
-    async def act(
-        body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond, work: Work
-    ) -> None:
-        """Identify, claim the delivery, run `work` in one transaction, answer the presser."""
-        user_id = body["user"]["id"]
-        person = await who(deps, client, user_id)
-        if person is None:
-            lang = deps.settings.language.value
-            await tell(body, client, respond, deps.t("slack.unknown_user", lang))
-            return
-        external = f"action:{body.get('trigger_id') or body['actions'][0].get('action_ts')}"
-        now = deps.clock.now()
-        by = Actor(f"{person.name} (slack:{user_id})", Channel.slack)
-
-        def run(session: Session) -> str:
-            claim(session, deps, external, user_id)
-            return work(session, person, by, now)
-
-        try:
-            answer = await deps.db(run)
-        except AlreadyProcessed:
-            return
-        except DomainError as error:
-            await tell(body, client, respond, domain_message(deps, person.language, error))
-            return
-        deps.wake()
-        if body.get("response_url"):  # the buttons have done their work: replace them
-            await respond(text=answer, replace_original=True)
-        else:
-            await tell(body, client, respond, answer)
-
     @app.action(CHOOSE)
     async def choose(
         ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond
@@ -143,7 +100,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
                 day=visit.day,
             )
 
-        await act(body, client, respond, work)
+        await press(deps, body, client, respond, work)
 
     @app.action(DECLINE)
     async def decline(
@@ -158,7 +115,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             new = vs.decline(session, proposal_id, by, now, planner.find_slots)
             return deps.t("visits.slack_declined", person.language, found=new is not None)
 
-        await act(body, client, respond, work)
+        await press(deps, body, client, respond, work)
 
     async def confirm(
         body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond, took_place: bool
@@ -173,7 +130,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             vs.confirm_visit(session, visit_id, by, now, took_place=took_place)
             return deps.t("visits.slack_confirmed", person.language, took_place=took_place)
 
-        await act(body, client, respond, work)
+        await press(deps, body, client, respond, work)
 
     @app.action(TOOK_PLACE)
     async def took_place(
