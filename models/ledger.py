@@ -79,9 +79,12 @@ def balance_of(session: Session, allowance: Allowance) -> Balance:
     return Balance.from_sums(AllowanceKind(allowance.kind), _sums(session, allowance.id))
 
 
+def _still_held(sums: Mapping[str, int]) -> int:
+    return sums.get("reserve", 0) - sums.get("release", 0) - sums.get("consume", 0)
+
+
 def reserved_for(session: Session, allowance_id: int, request_id: int) -> int:
-    s = _sums(session, allowance_id, request_id)
-    return s.get("reserve", 0) - s.get("release", 0) - s.get("consume", 0)
+    return _still_held(_sums(session, allowance_id, request_id))
 
 
 def find_allowance(
@@ -220,12 +223,38 @@ def release(
     reason: str = "",
 ) -> LedgerEntry | None:
     """Give back everything still reserved for the request (nothing when nothing is)."""
+    return _settle_held(
+        session, allowance_id, LedgerOp.release, by, now, reason=reason, request_id=request_id
+    )
+
+
+def _settle_held(
+    session: Session,
+    allowance_id: int,
+    op: LedgerOp,
+    by: Actor,
+    now: datetime,
+    *,
+    reason: str,
+    request_id: int | None = None,
+    visit_id: int | None = None,
+) -> LedgerEntry | None:
+    """Turn all a request or a visit still holds into `op` (release or consume), under the
+    allowance's lock; nothing when it holds nothing."""
     allowance = _lock(session, allowance_id)
-    held = reserved_for(session, allowance_id, request_id)
+    held = _still_held(_sums(session, allowance_id, request_id, visit_id))
     if held <= 0:
         return None
     return _append(
-        session, allowance, LedgerOp.release, held, by, now, reason=reason, request_id=request_id
+        session,
+        allowance,
+        op,
+        held,
+        by,
+        now,
+        reason=reason,
+        request_id=request_id,
+        visit_id=visit_id,
     )
 
 
@@ -338,8 +367,7 @@ def history(session: Session, allowance_id: int) -> list[LedgerEntry]:
 
 
 def reserved_for_visit(session: Session, allowance_id: int, visit_id: int) -> int:
-    s = _sums(session, allowance_id, visit_id=visit_id)
-    return s.get("reserve", 0) - s.get("release", 0) - s.get("consume", 0)
+    return _still_held(_sums(session, allowance_id, visit_id=visit_id))
 
 
 def reserve_visit(
@@ -363,12 +391,8 @@ def release_visit(
     reason: str = "",
 ) -> LedgerEntry | None:
     """Give back what a visit holds (nothing when it holds nothing)."""
-    allowance = _lock(session, allowance_id)
-    held = reserved_for_visit(session, allowance_id, visit_id)
-    if held <= 0:
-        return None
-    return _append(
-        session, allowance, LedgerOp.release, held, by, now, reason=reason, visit_id=visit_id
+    return _settle_held(
+        session, allowance_id, LedgerOp.release, by, now, reason=reason, visit_id=visit_id
     )
 
 
@@ -382,10 +406,6 @@ def consume_visit(
     reason: str = "",
 ) -> LedgerEntry | None:
     """The visit took place: what it holds becomes used."""
-    allowance = _lock(session, allowance_id)
-    held = reserved_for_visit(session, allowance_id, visit_id)
-    if held <= 0:
-        return None
-    return _append(
-        session, allowance, LedgerOp.consume, held, by, now, reason=reason, visit_id=visit_id
+    return _settle_held(
+        session, allowance_id, LedgerOp.consume, by, now, reason=reason, visit_id=visit_id
     )
