@@ -414,6 +414,21 @@ def _failure(status: int, text: str) -> str | None:
     return "inline errors" if "response_action" in text else None
 
 
+Counters = tuple["Synchronized[int]", "Synchronized[int]"]  # answers, balances among them
+
+
+def _count_inline(counters: Counters | None, text: str) -> None:
+    """A balance that rode on the ack is an answer that reached Slack, as one posted to
+    the response URL is (counted by the fake Slack)."""
+    if counters is None or not text.strip():
+        return
+    answers, balances = counters
+    with balances.get_lock():
+        balances.value += '"blocks"' in text
+    with answers.get_lock():
+        answers.value += 1
+
+
 async def _drive(
     session: aiohttp.ClientSession,
     url: str,
@@ -422,8 +437,10 @@ async def _drive(
     make: BodyMaker,
     offset: int,
     run: Run | None,
+    counters: Counters | None = None,
 ) -> int:
-    """`clients` loops posting back to back for `seconds`; returns how many were sent."""
+    """`clients` loops posting back to back for `seconds`; returns how many were sent.
+    With `counters`, answers carried by the acks are counted there."""
     deadline = time.perf_counter() + seconds
     sent = 0
     last = 0.0
@@ -440,6 +457,7 @@ async def _drive(
                 text = await response.text()
                 status = response.status
             done = time.perf_counter()
+            _count_inline(counters, text)
             sent += 1
             last = max(last, done)
             if run is not None:
@@ -501,6 +519,7 @@ async def measure(
     seats: list[Seat],
     api_base: str,
     answers: Synchronized[int],
+    balances: Synchronized[int],
 ) -> tuple[list[Run], dict[str, int]]:
     makers = {"saldo": saldo_maker(seats, api_base), "submit": submit_maker(seats)}
     sent_to_ours = {"saldo": 0, "submit": 0}
@@ -518,11 +537,12 @@ async def measure(
                 connector = aiohttp.TCPConnector(limit=clients)  # keep-alive, one per client
                 timeout = aiohttp.ClientTimeout(total=30)
                 async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+                    ours_saldo = app == "ours" and workload == "saldo"
+                    counters = (answers, balances) if ours_saldo else None
                     warm = await _drive(
-                        session, target.url, clients, opts.warmup, make, offset, None
+                        session, target.url, clients, opts.warmup, make, offset, None, counters
                     )
                     offset += 1_000_000
-                    ours_saldo = app == "ours" and workload == "saldo"
                     if app == "ours":
                         sent_to_ours[workload] += warm
                     if ours_saldo:  # start with nothing left over from the warm-up
@@ -530,7 +550,7 @@ async def measure(
                     srv, api = _cpu_seconds(target.pid), _cpu_seconds(target.api_pid)
                     busy, ticks = _host_ticks()
                     sent = await _drive(
-                        session, target.url, clients, opts.seconds, make, offset, run
+                        session, target.url, clients, opts.seconds, make, offset, run, counters
                     )
                     run.srv_cpu = (_cpu_seconds(target.pid) - srv) / run.elapsed
                     offset += 1_000_000
@@ -748,7 +768,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         with processes(opts, database_url) as (targets, api_base, answers, balances):
             setup = time.monotonic() - t0
-            runs, sent = asyncio.run(measure(opts, targets, seats, api_base, answers))
+            runs, sent = asyncio.run(measure(opts, targets, seats, api_base, answers, balances))
             answered, with_balance = answers.value, balances.value
         stored = count_requests(database_url)
     print(f"(setup {setup:.1f} s)\n")

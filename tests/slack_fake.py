@@ -40,7 +40,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import aiohttp
 from aiohttp import web
@@ -528,6 +528,16 @@ class FakeSlackApi(_ThreadedServer):
         with self._cond:
             self._record(Call("response_url", args, headers, response=body, path=request.path))
         return web.json_response(body)
+
+    def shown_in_ack(self, response_url: str, message: dict[str, Any]) -> None:
+        """Slack shows a message in the body of a slash command's ack to the person as
+        it shows one posted to the command's response URL: record it as such an answer
+        (`http_method` "ACK"), so a test reads what the person saw, whichever way it came."""
+        path = urlsplit(response_url).path
+        with self._cond:
+            self._record(
+                Call("response_url", dict(message), {}, http_method="ACK", response={}, path=path)
+            )
 
     def _record(self, call: Call) -> None:
         self._calls.append(call)

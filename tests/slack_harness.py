@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl
 
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
@@ -123,6 +124,21 @@ def ok(response: Response) -> Response:
     return response
 
 
+def show_ack_message(api: FakeSlackApi, body: str, response: Response) -> None:
+    """What Slack does with a slash command's ack that carries a message: show it."""
+    form = dict(parse_qsl(body))
+    if "command" not in form or response.status != 200 or not response.body.strip():
+        return
+    # Bolt acks a text-only message as plain text, which Slack shows as it is.
+    content_type = {k.lower(): v for k, v in response.headers.items()}.get("content-type", "")
+    if not content_type.startswith("application/json"):
+        api.shown_in_ack(form.get("response_url", ""), {"text": response.body})
+        return
+    message = response.json()
+    if isinstance(message, dict) and ("text" in message or "blocks" in message):
+        api.shown_in_ack(form.get("response_url", ""), message)
+
+
 @dataclass
 class SlackHarness:
     engine: Engine
@@ -160,7 +176,9 @@ class SlackHarness:
     def post(self, body: str, **kwargs: Any) -> Response:
         started = time.monotonic()
         status, headers, text = post_signed(self.url, body, SIGNING_SECRET, **kwargs)
-        return Response(status, dict(headers), text, time.monotonic() - started)
+        response = Response(status, dict(headers), text, time.monotonic() - started)
+        show_ack_message(self.api, body, response)
+        return response
 
     def command(self, text: str, user: str) -> Response:
         body = slash_command_body(text=text, user_id=user, response_url=self.api.response_url())

@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, func, select
 
+from bot.slack.listeners import commands
 from models.tables import SupportRequest
 from tests.slack_fake import app_home_opened, event_body
 from tests.slack_harness import (
@@ -31,6 +32,25 @@ def test_saldo_shows_the_contacts_region_in_dutch(slack: SlackHarness) -> None:
     text = str(reply["blocks"])
     assert "Zeeland" in text and "4,5 dag beschikbaar" in text
     assert "Twente" not in text
+
+
+def test_a_quick_answer_rides_on_the_ack(slack: SlackHarness) -> None:
+    response = slack.command("saldo", ZEELAND_CONTACT)
+    assert response.status == 200 and response.seconds < 3
+    assert "4,5 dag beschikbaar" in str(response.json()["blocks"])
+    # Nothing was posted to the response URL: the ack carried the answer.
+    assert [c.http_method for c in slack.api.calls_to("response_url")] == ["ACK"]
+
+
+def test_an_answer_not_ready_in_time_follows_through_the_response_url(
+    slack: SlackHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(commands, "INLINE_BUDGET", 0.0)  # every answer is "late"
+    response = slack.command("saldo", ZEELAND_CONTACT)
+    assert response.status == 200 and response.seconds < 3 and not response.body
+    (reply,) = slack.replies()
+    assert "4,5 dag beschikbaar" in str(reply["blocks"])
+    assert [c.http_method for c in slack.api.calls_to("response_url")] == ["POST"]
 
 
 def test_a_contact_cannot_see_another_region(slack: SlackHarness) -> None:

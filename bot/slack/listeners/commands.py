@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -36,7 +37,7 @@ class Invocation:
     person: Person
     command: dict[str, Any]
     rest: str  # the words after the subcommand
-    respond: AsyncRespond
+    respond: Callable[..., Awaitable[Any]]  # an Answer: the first one may ride on the ack
 
 
 Handler = Callable[[Invocation], Awaitable[None]]
@@ -158,19 +159,63 @@ SUBCOMMANDS: dict[str, Handler] = {
 }
 
 
+class Answer:
+    """`respond` for a slash command whose first answer may ride on the ack itself.
+
+    Slack shows a message in the ack's body to the person as it shows one posted
+    to the response URL. A quick answer (a balance) so needs no second round trip;
+    one that is not ready within INLINE_BUDGET is acked empty and follows through
+    the response URL, as every later answer does.
+    """
+
+    def __init__(self, ack: AsyncAck, respond: AsyncRespond) -> None:
+        self._ack = ack
+        self._respond = respond
+        self.acked = False
+
+    async def __call__(self, text: str = "", blocks: Sequence[Any] | None = None) -> None:
+        if self.acked:
+            await self._respond(text=text, blocks=blocks)
+            return
+        self.acked = True  # before the await: the budget timer must not ack as well
+        await self._ack(text=text, blocks=blocks)
+
+    async def ack_empty(self) -> None:
+        if not self.acked:
+            self.acked = True
+            await self._ack()
+
+
+# Slack waits 3 s for the ack; past this, the answer goes by the response URL instead.
+INLINE_BUDGET = 1.0
+
+
 def register(app: AsyncApp, deps: SlackDeps) -> None:
     @app.command("/sto")
     async def sto(
         ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond
     ) -> None:
-        await ack()  # first, always: Slack gives us 3 seconds
-        word, _, rest = str(command.get("text", "")).strip().partition(" ")
-        handler = SUBCOMMANDS.get(word.lower(), show_help)
-        person = await who(deps, client, command["user_id"])
-        if person is None:
-            await respond(text=deps.t("slack.unknown_user", deps.settings.language.value))
-            return
+        answer = Answer(ack, respond)
+        late = asyncio.get_running_loop().call_later(
+            INLINE_BUDGET, lambda: asyncio.ensure_future(answer.ack_empty())
+        )
         try:
-            await handler(Invocation(deps, client, person, command, rest, respond))
-        except DomainError as error:
-            await respond(text=domain_message(deps, person.language, error))
+            await _run(deps, client, command, answer)
+        finally:
+            late.cancel()
+            await answer.ack_empty()  # a subcommand that only opened a modal said nothing
+
+
+async def _run(
+    deps: SlackDeps, client: AsyncWebClient, command: dict[str, Any], answer: Answer
+) -> None:
+    word, _, rest = str(command.get("text", "")).strip().partition(" ")
+    handler = SUBCOMMANDS.get(word.lower(), show_help)
+    person = await who(deps, client, command["user_id"])
+    if person is None:
+        await answer(text=deps.t("slack.unknown_user", deps.settings.language.value))
+        return
+    try:
+        await handler(Invocation(deps, client, person, command, rest, answer))
+    except DomainError as error:
+        await answer(text=domain_message(deps, person.language, error))
