@@ -11,14 +11,20 @@ with `SELECT … FOR UPDATE` instead.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, Table, event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
-from sqlmodel import Session, create_engine
+from sqlalchemy.orm import make_transient_to_detached
+from sqlmodel import Session, SQLModel, create_engine
+
+M = TypeVar("M", bound=SQLModel)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # Connections kept open to a SQLite file: more than the worker threads that use them
@@ -122,3 +128,35 @@ def reading(engine: Engine) -> Iterator[Session]:
     """
     with Session(engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False) as session:
         yield session
+
+
+def insert_new(session: Session, row: M, unique: Sequence[str]) -> M | None:
+    """Insert `row` unless one with the same `unique` columns exists: `row`, now in the
+    session as stored, or None. One statement (INSERT … ON CONFLICT DO NOTHING
+    RETURNING id) instead of a look-up, a savepoint and an insert; on PostgreSQL a
+    transaction inserting the same key meanwhile is waited for, and wins if it commits.
+    """
+    table = type(row).__table__  # type: ignore[attr-defined]
+    (key,) = table.primary_key.columns
+    values = {
+        column.name: getattr(row, column.key) for column in table.columns if column is not key
+    }
+    session.flush()  # what the row may refer to goes first, as the ORM's autoflush would
+    stmt = _insert_new_statement(session.get_bind().dialect.name, table, tuple(unique))
+    new_id = session.connection().execute(stmt, values).scalar()
+    if new_id is None:
+        return None
+    setattr(row, key.key, new_id)
+    make_transient_to_detached(row)  # it is stored: the session adopts it without an INSERT
+    session.add(row)
+    return row
+
+
+@cache
+def _insert_new_statement(dialect: str, table: Table, unique: tuple[str, ...]) -> Any:
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    return (
+        insert(table)
+        .on_conflict_do_nothing(index_elements=list(unique))
+        .returning(*table.primary_key.columns)
+    )

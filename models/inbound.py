@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session
 
+from models.db import insert_new
 from models.errors import AlreadyProcessed
 from models.tables import InboundMessage
 
@@ -28,19 +28,10 @@ def claim(
     with whatever the message did, so a crash before commit leaves nothing,
     and the retry acts then.
     """
-    seen = session.exec(
-        select(InboundMessage.id).where(
-            InboundMessage.source == source, InboundMessage.external_id == external_id
-        )
-    ).first()
-    if seen is not None:
-        raise AlreadyProcessed(source, external_id)
     message = InboundMessage(
         source=source, external_id=external_id, received_at=now, sender=sender, summary=summary
     )
-    try:
-        with session.begin_nested():
-            session.add(message)
-    except IntegrityError:
-        raise AlreadyProcessed(source, external_id) from None
-    return message
+    stored = insert_new(session, message, ("source", "external_id"))
+    if stored is None:
+        raise AlreadyProcessed(source, external_id)
+    return stored

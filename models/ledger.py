@@ -18,8 +18,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import bindparam, func
 from sqlmodel import Session, col, select
 
 from models.actor import Actor
@@ -59,19 +60,36 @@ class Balance:
         return from_units(int(getattr(self, field)), self.kind)
 
 
+def _sums_statement(by_request: bool, by_visit: bool) -> Any:
+    query = (
+        select(LedgerEntry.op, func.coalesce(func.sum(LedgerEntry.units), 0))
+        .where(col(LedgerEntry.allowance_id) == bindparam("allowance_id"))
+        .group_by(LedgerEntry.op)
+    )
+    if by_request:
+        query = query.where(col(LedgerEntry.request_id) == bindparam("request_id"))
+    if by_visit:
+        query = query.where(col(LedgerEntry.visit_id) == bindparam("visit_id"))
+    return query
+
+
+# Built once: every reservation and balance sums the ledger, and building the
+# statement cost as much as running it.
+_SUMS = {(r, v): _sums_statement(r, v) for r in (False, True) for v in (False, True)}
+
+
 def _sums(
     session: Session, allowance_id: int, request_id: int | None = None, visit_id: int | None = None
 ) -> dict[str, int]:
-    query = (
-        select(LedgerEntry.op, func.coalesce(func.sum(LedgerEntry.units), 0))
-        .where(LedgerEntry.allowance_id == allowance_id)
-        .group_by(LedgerEntry.op)
-    )
+    query = _SUMS[(request_id is not None, visit_id is not None)]
+    params: dict[str, int] = {"allowance_id": allowance_id}
     if request_id is not None:
-        query = query.where(LedgerEntry.request_id == request_id)
+        params["request_id"] = request_id
     if visit_id is not None:
-        query = query.where(LedgerEntry.visit_id == visit_id)
-    return {str(op): int(total) for op, total in session.exec(query).all()}
+        params["visit_id"] = visit_id
+    session.flush()  # entries added but not yet flushed count, as with the ORM's autoflush
+    rows = session.connection().execute(query, params).all()
+    return {str(op): int(total) for op, total in rows}
 
 
 def balance_of(session: Session, allowance: Allowance) -> Balance:
@@ -117,12 +135,9 @@ def ensure_allowance(
 
 
 def _lock(session: Session, allowance_id: int) -> Allowance:
-    allowance = session.exec(
-        select(Allowance).where(Allowance.id == allowance_id).with_for_update()
-    ).one()
-    # A row cached earlier in this session would hide a concurrent change.
-    session.refresh(allowance)
-    return allowance
+    # populate_existing: a row cached earlier in this session would hide a concurrent change.
+    query = select(Allowance).where(Allowance.id == allowance_id).with_for_update()
+    return session.exec(query.execution_options(populate_existing=True)).one()
 
 
 def _append(

@@ -20,9 +20,9 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import func, or_, update
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from models.db import insert_new
 from models.tables import Contact, Notification, Supporter
 from models.types import NotificationStatus
 
@@ -49,9 +49,6 @@ def enqueue(
     subject: tuple[str, int] | None = None,
 ) -> Notification:
     """Add a notification; the same `key` twice keeps the first (a retry says it once)."""
-    existing = session.exec(select(Notification).where(Notification.dedupe_key == key)).first()
-    if existing is not None:
-        return existing
     row = Notification(
         dedupe_key=key,
         template=template,
@@ -64,12 +61,11 @@ def enqueue(
         due_at=due_at or now,
         created_at=now,
     )
-    try:
-        with session.begin_nested():  # another transaction may add the same key meanwhile
-            session.add(row)
-    except IntegrityError:
-        return session.exec(select(Notification).where(Notification.dedupe_key == key)).one()
-    return row
+    # Another transaction may add the same key meanwhile: the database decides.
+    stored = insert_new(session, row, ("dedupe_key",))
+    if stored is not None:
+        return stored
+    return session.exec(select(Notification).where(Notification.dedupe_key == key)).one()
 
 
 def to_contact(

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
@@ -93,17 +93,23 @@ def _validate(new: NewRequest, today: date) -> SupportKind:
 
 def _next_ref(session: Session, year: int) -> str:
     """Hand out the next number of the year; the UPDATE itself serialises callers."""
-    values = {"year": year, "last": 0}
-    dialect = session.get_bind().dialect.name
-    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(RefCounter).values(values)
-    session.execute(stmt.on_conflict_do_nothing(index_elements=["year"]))
-    number = session.execute(
-        update(RefCounter)
-        .where(col(RefCounter.year) == year)
-        .values(last=col(RefCounter.last) + 1)
-        .returning(col(RefCounter.last))
-    ).scalar_one()
+    connection = session.connection()
+    connection.execute(_NEW_YEAR[connection.dialect.name], {"year": year, "last": 0})
+    number = connection.execute(_NEXT_NUMBER, {"of_year": year}).scalar_one()
     return f"STO-{year}-{number:04d}"
+
+
+# Built once (a submission is on the hot path of every channel).
+_NEW_YEAR = {
+    dialect: insert(RefCounter).on_conflict_do_nothing(index_elements=["year"])
+    for dialect, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+}
+_NEXT_NUMBER = (
+    update(RefCounter)
+    .where(col(RefCounter.year) == bindparam("of_year"))
+    .values(last=col(RefCounter.last) + 1)
+    .returning(col(RefCounter.last))
+)
 
 
 def submit(
@@ -159,12 +165,11 @@ def submit(
 def get_request(session: Session, ref: str, *, lock: bool = False) -> SupportRequest:
     query = select(SupportRequest).where(SupportRequest.ref == ref.strip().upper())
     if lock:
-        query = query.with_for_update()
+        # populate_existing: a row cached earlier in this session would hide a change.
+        query = query.with_for_update().execution_options(populate_existing=True)
     request = session.exec(query).first()
     if request is None:
         raise UnknownRequest(ref)
-    if lock:
-        session.refresh(request)
     return request
 
 
