@@ -7,7 +7,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, func, select
 
 from bot.slack.listeners import commands
-from models.tables import SupportRequest
+from models.tables import Contact, SupportRequest
 from tests.slack_fake import app_home_opened, event_body
 from tests.slack_harness import (
     COORDINATOR,
@@ -79,14 +79,40 @@ def test_an_unknown_user_is_told_how_to_get_access(slack: SlackHarness) -> None:
 def test_an_unknown_user_is_linked_by_profile_email(slack: SlackHarness, engine: Engine) -> None:
     slack.api.users["UZEE2"] = {"email": "ZEE@school.example", "real_name": "Zeger"}
     with Session(engine) as session:
-        from models.tables import Contact
-
         contact = session.exec(select(Contact).where(Contact.email == "zee@school.example")).one()
         contact.slack_user_id = None
         session.add(contact)
         session.commit()
     slack.command("saldo", "UZEE2")
     assert "Zeeland" in str(slack.replies()[0]["blocks"])
+
+
+def test_a_request_from_a_slack_user_known_only_by_profile_email_is_linked_and_booked(
+    slack: SlackHarness, engine: Engine
+) -> None:
+    slack.api.users["UZEE2"] = {"email": "ZEE@school.example", "real_name": "Zeger"}
+    with Session(engine) as session:
+        contact = session.exec(select(Contact).where(Contact.email == "zee@school.example")).one()
+        contact.slack_user_id = None
+        session.add(contact)
+        session.commit()
+    meta = '{"region": "ZEELAND"}'
+    response = slack.submit("UZEE2", "request_modal", request_form("1"), meta)
+    assert response.status == 200 and response.body in ("", "{}")
+    assert _requests(engine) == 1
+    with Session(engine) as session:
+        linked = session.exec(select(Contact).where(Contact.email == "zee@school.example")).one()
+        assert linked.slack_user_id == "UZEE2"
+
+
+def test_a_request_from_an_unknown_slack_user_is_refused_inline(
+    slack: SlackHarness, engine: Engine
+) -> None:
+    slack.api.users["UNEW"] = {"email": "nobody@elsewhere.example", "real_name": "Nie Mand"}
+    meta = '{"region": "ZEELAND"}'
+    answer = slack.submit("UNEW", "request_modal", request_form("1"), meta).json()
+    assert answer["response_action"] == "errors" and "niet bekend" in answer["errors"]["days"]
+    assert _requests(engine) == 0
 
 
 def test_request_modal_submit_reserves_and_tells_everyone(

@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from bot.slack import blocks
 from bot.slack.deps import SlackDeps, TooLate, ack_deadline
-from bot.slack.identity import who
+from bot.slack.identity import Refused, acting, who
 from bot.slack.listeners.actions import actor_of
 from bot.slack.listeners.common import claim, inline_error
 from models import requests as rq
@@ -29,6 +29,7 @@ from models.errors import (
     InvalidRequest,
     NotAllowed,
 )
+from models.people import Person
 from models.quantity import to_units
 from models.types import AllowanceKind
 
@@ -64,22 +65,15 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
     ) -> None:
         deadline = ack_deadline()
         user_id = body["user"]["id"]
-        person = await who(deps, client, user_id)
         values = view["state"]["values"]
         has_region = "region" in values
-        if person is None:
-            lang = deps.settings.language.value
-            await ack(
-                response_action="errors", errors={"days": deps.plain("slack.unknown_user", lang)}
-            )
-            return
         region = _value(values, "region") or json.loads(view.get("private_metadata") or "{}").get(
             "region", ""
         )
         start, end = _value(values, "from"), _value(values, "to")
         now = deps.clock.now()
 
-        def run(session: Session) -> str:
+        def run(session: Session, person: Person) -> str:
             claim(session, deps, f"view:{view['id']}:{view.get('hash', '')}", user_id)
             person.require_region("request", region)
             new = rq.NewRequest(
@@ -95,16 +89,23 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             return rq.submit(session, new, actor_of(person, user_id), now).ref
 
         try:
-            await deps.db(run, deadline=deadline)
+            done = await acting(deps, client, user_id, run, deadline=deadline)
         except TooLate:
             log.warning("request modal of %s answered too late for Slack; nothing kept", user_id)
             return
-        except AlreadyProcessed:
-            await ack()
+        except Refused as refused:
+            if isinstance(refused.error, AlreadyProcessed):
+                await ack()
+                return
+            message = inline_error(deps, refused.person.language, refused.error)
+            block = _block_for(refused.error, has_region)
+            await ack(response_action="errors", errors={block: message})
             return
-        except DomainError as error:
-            message = inline_error(deps, person.language, error)
-            await ack(response_action="errors", errors={_block_for(error, has_region): message})
+        if done is None:
+            lang = deps.settings.language.value
+            await ack(
+                response_action="errors", errors={"days": deps.plain("slack.unknown_user", lang)}
+            )
             return
         await ack()
         deps.wake()
