@@ -305,6 +305,7 @@ def bare_app(settings: Settings, client: AsyncWebClient) -> AsyncApp:
         request_verification_enabled=True,
         ignoring_self_events_enabled=True,
         raise_error_for_unhandled_request=False,
+        process_before_response=True,
     )
 
     @app.command("/sto")

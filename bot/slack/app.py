@@ -25,6 +25,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 from bot.slack import listeners
 from bot.slack.dedupe import event_dedupe
 from bot.slack.deps import SlackDeps
+from bot.slack.early_ack import EarlyAckApp
 from config.settings import SlackMode
 
 log = logging.getLogger("sto.slack")
@@ -45,7 +46,7 @@ def web_client(deps: SlackDeps) -> AsyncWebClient:
 def build_app(deps: SlackDeps, client: AsyncWebClient | None = None) -> AsyncApp:
     settings = deps.settings
     http = settings.slack_mode is SlackMode.http
-    app = AsyncApp(
+    app = EarlyAckApp(
         client=client or web_client(deps),
         signing_secret=settings.slack_signing_secret or "",
         # In HTTP mode every request must carry Slack's signature; Socket Mode has none.
@@ -53,6 +54,9 @@ def build_app(deps: SlackDeps, client: AsyncWebClient | None = None) -> AsyncApp
         # The bot's own messages and events never trigger our listeners.
         ignoring_self_events_enabled=True,
         raise_error_for_unhandled_request=False,
+        # Bolt answers Slack when a listener returns; EarlyAckApp's listeners return
+        # the moment they ack and go on in a task of their own (bot/slack/early_ack.py).
+        process_before_response=True,
     )
 
     @app.error
