@@ -19,6 +19,7 @@ from typing import Any
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_decimal
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2.runtime import Context, Macro
 
 from config.settings import TEMPLATES_DIR
 
@@ -58,6 +59,27 @@ def local_date(value: datetime, tz: str) -> date:
     return value.astimezone(zoneinfo.ZoneInfo(tz)).date()
 
 
+class _Context(Context):
+    """Text stays text in HTML: a macro of a plain-text file (`mail.j2`, `visits.j2`, …)
+    interpolates its values unescaped, so its result must not count as safe HTML.
+
+    Jinja marks a macro's result safe whenever the *calling* template autoescapes,
+    whatever the macro's own file does; a region name or a reason inside
+    `{{ m.greeting(name) }}` would then reach an HTML mail as raw markup. Called
+    without the caller's evaluation context, such a macro returns a plain string,
+    which the HTML template escapes as a whole, once: its own punctuation and the
+    values in it alike ("<naam@school.nl>" shows as typed). Macros defined in an HTML
+    template escape their values themselves and keep Jinja's behaviour.
+    """
+
+    def call(self, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(obj, Macro) and not obj._default_autoescape:
+            kwargs.pop("_block_vars", None)
+            kwargs.pop("_loop_vars", None)
+            return obj(*args, **kwargs)
+        return super().call(obj, *args, **kwargs)
+
+
 class Renderer:
     """One Jinja environment per language, so formatting helpers are plain globals
     that imported templates see too."""
@@ -83,6 +105,7 @@ class Renderer:
                 lstrip_blocks=True,
                 keep_trailing_newline=True,
             )
+            env.context_class = _Context
             env.globals.update(_filters(language))
             env.globals["lang"] = language
             self._envs[language] = env

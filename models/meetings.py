@@ -383,7 +383,28 @@ def _may_promote(meeting: ThemeMeeting, now: datetime) -> bool:
     return _closed_reason(meeting, now) is None
 
 
-def _context(meeting: ThemeMeeting, reg: Registration, place: int | None = None) -> dict[str, Any]:
+def _sequence(session: Session, meeting: ThemeMeeting, reg: Registration) -> int:
+    """The SEQUENCE of this registrant's invitation: the meeting's, plus one for every
+    earlier registration of the same address for this meeting.
+
+    The UID is the meeting's, so someone who cancelled (their METHOD:CANCEL carried the
+    number then) and registers again must get a higher number, or their calendar takes
+    the new REQUEST for a stale copy. Derived from the registrations, so nobody else's
+    number moves and nobody else is mailed.
+    """
+    earlier = session.exec(
+        select(func.count()).where(
+            Registration.meeting_id == meeting.id,
+            Registration.email == reg.email,
+            col(Registration.id) < reg.id,
+        )
+    ).one()
+    return meeting.sequence + int(earlier)
+
+
+def _context(
+    meeting: ThemeMeeting, reg: Registration, sequence: int, place: int | None = None
+) -> dict[str, Any]:
     return {
         "code": meeting.code,
         "title": meeting.title,
@@ -394,7 +415,7 @@ def _context(meeting: ThemeMeeting, reg: Registration, place: int | None = None)
         "location": meeting.location,
         "online_url": meeting.online_url,
         "description": meeting.description,
-        "sequence": meeting.sequence,
+        "sequence": sequence,
         "place": place,
     }
 
@@ -426,7 +447,10 @@ def _tell(
         recipient=reg.email,
         now=now,
         language=language,
-        context={**_context(meeting, reg, place), **(reply or {})},
+        context={
+            **_context(meeting, reg, _sequence(session, meeting, reg), place),
+            **(reply or {}),
+        },
         subject=(SUBJECT, reg.id),
     )
 
@@ -459,7 +483,7 @@ def _remind(
         now=now,
         due_at=due,
         language=_language(session, reg),
-        context=_context(meeting, reg),
+        context=_context(meeting, reg, _sequence(session, meeting, reg)),
         subject=(SUBJECT, reg.id),
     )
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from datetime import date, datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -31,18 +30,12 @@ from models.audit import record
 from models.errors import InvalidDates, InvalidSlot, ProposalClosed, UnknownProposal
 from models.people import Person
 from models.quantity import from_units
+from models.request_proposal_state import ProposalStatus
 from models.tables import Contact, Period, Region, RequestProposal, Supporter, SupportRequest
 from models.types import AllowanceKind, RequestStatus
 
 SUBJECT = "request"
 MAX_OPTIONS = 3
-
-
-class ProposalStatus(StrEnum):
-    open = "open"
-    chosen = "chosen"
-    declined = "declined"
-    expired = "expired"
 
 
 # --- small helpers -----------------------------------------------------------------------
@@ -270,6 +263,9 @@ def _open(session: Session, proposal_id: int) -> tuple[RequestProposal, SupportR
     ).one()
     session.refresh(request)
     proposal = get_proposal(session, proposal_id, lock=True)
+    if proposal.status == ProposalStatus.withdrawn.value:
+        # The request moved on without it: say what became of the request.
+        raise InvalidDates(request.ref, "status", value=request.status)
     if proposal.status != ProposalStatus.open.value:
         raise ProposalClosed(str(proposal_id), proposal.status)
     return proposal, request
@@ -308,13 +304,14 @@ def choose_dates(
         if day <= today:
             raise InvalidDates(request.ref, "past", option, day.isoformat())
     _require_free(session, request, days, option)
-    scheduled = rq.schedule(session, request.ref, by, now, days=days)
+    # Chosen before scheduling: scheduling withdraws what is still open.
     proposal.status = ProposalStatus.chosen.value
     proposal.chosen = option
     proposal.decided_by = by.name
     proposal.decided_at = now
     session.add(proposal)
     session.flush()
+    scheduled = rq.schedule(session, request.ref, by, now, days=days)
     record(
         session,
         by,

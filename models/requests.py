@@ -30,6 +30,7 @@ from models.errors import IllegalTransition, InvalidRequest, UnknownRequest
 from models.periods import period_on
 from models.quantity import from_units
 from models.regions import get_region, get_supporter
+from models.request_proposal_state import withdraw_open
 from models.tables import (
     Allowance,
     Contact,
@@ -272,6 +273,8 @@ def _finish(
     request.updated_at = now
     session.add(request)
     event = _event(session, request, current, target, by, now, reason)
+    if target is not S.approved:  # dates are proposed and chosen only while approved
+        withdraw_open(session, request, by, now)
     key = f"request:{request.ref}:{event.id}"
     _announce(session, request, target.value, key, now, reply, reason=reason)
     return request

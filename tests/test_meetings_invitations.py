@@ -1,10 +1,10 @@
 """Meeting invitations end to end: domain → outbox → dispatcher → SMTP (aiosmtpd) → icalendar.
 
 Every mail the SMTP server receives is parsed back and its calendar part read
-field by field: METHOD, UID (one per meeting), SEQUENCE (the meeting's), the
-times with their TZID and VTIMEZONE (a meeting on the day after the October
-DST change in Amsterdam, and one on Bonaire), LOCATION, URL, ORGANIZER and
-ATTENDEE. SQLite and PostgreSQL.
+field by field: METHOD, UID (one per meeting), SEQUENCE (the meeting's; higher
+for whoever registers again), the times with their TZID and VTIMEZONE (a
+meeting on the day after the October DST change in Amsterdam, and one on
+Bonaire), LOCATION, URL, ORGANIZER and ATTENDEE. SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -239,3 +239,48 @@ def test_leaving_the_waitlist_confirms_without_an_invitation(engine: Engine, smt
     assert calendar(msg) is None  # he never had an entry in his calendar
     body = msg.get_body(("plain",))
     assert body is not None and "niet meer op de wachtlijst" in body.get_content()
+
+
+def test_registering_again_after_cancelling_gets_a_newer_invitation(
+    engine: Engine, smtp: Server
+) -> None:
+    """One UID per meeting: whoever cancelled (METHOD:CANCEL) and registers again needs a
+    higher SEQUENCE, or their calendar keeps the REQUEST for a stale copy and shows nothing.
+    Nobody else's number moves, and nobody else is mailed."""
+    code = meeting(engine, AFTER_DST, "Europe/Amsterdam", capacity=5)
+    uid = invite_uid(f"meeting:{code}", "sto.example")
+    register(engine, code, "anna@school.example", "Anna de Vries")
+    register(engine, code, "bram@school.example", "Bram Bos")
+    deliver(engine, smtp)
+    received(smtp)
+    seen: list[tuple[str, int]] = []  # Anna's calendar, in the order she receives it
+
+    def anna_reads(expected: str) -> None:
+        (msg,) = received(smtp)  # only Anna is mailed
+        assert to(msg) == "anna@school.example"
+        cal = calendar(msg)
+        assert cal is not None and cal["METHOD"] == expected
+        ev = event(cal)
+        assert str(ev["UID"]) == uid
+        seen.append((expected, int(ev.decoded("SEQUENCE"))))
+
+    for _ in range(2):
+        with transaction(engine) as session:
+            mt.cancel_registration(session, (code, "anna@school.example"), by=TEAM, now=NOW)
+        deliver(engine, smtp)
+        anna_reads("CANCEL")
+        assert register(engine, code, "anna@school.example", "Anna de Vries") == "registered"
+        deliver(engine, smtp)
+        anna_reads("REQUEST")
+    assert seen == [("CANCEL", 0), ("REQUEST", 1), ("CANCEL", 1), ("REQUEST", 2)]
+
+    # A change of the meeting raises everyone's number from where it stood.
+    with transaction(engine) as session:
+        mt.edit_meeting(session, code, location="Zwolle", by=TEAM, now=NOW)
+    deliver(engine, smtp)
+    numbers = {
+        to(m): int(event(cal).decoded("SEQUENCE"))
+        for m in received(smtp)
+        if (cal := calendar(m)) is not None
+    }
+    assert numbers == {"anna@school.example": 3, "bram@school.example": 1}

@@ -159,7 +159,8 @@ def test_none_of_these_in_slack_asks_the_supporter(slack: SlackHarness, engine: 
         assert rq.get_request(session, ref).status == "approved"
     slack.dispatch()
     _assigned, to_carla = dm_to(slack, CRITICAL_FRIEND)  # the assignment, then this
-    assert f"sto requests propose {ref}" in to_carla["text"]
+    assert f"/sto voorstellen {ref}" in to_carla["text"]  # in Slack: Slack's way, no CLI
+    assert "sto requests" not in to_carla["text"]
     assert buttons(to_carla) == [("request_dates_propose", ref)]
 
 

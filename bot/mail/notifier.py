@@ -164,8 +164,10 @@ class MailNotifier:
     ) -> Invite | None:
         """A timed event in the meeting's own zone; one UID per meeting ("meeting:TB-2027-03").
 
-        SEQUENCE is the meeting's: every change raises it, so the update replaces the
-        entry; a registrant's own cancellation removes their copy with the current one.
+        SEQUENCE comes with the row (`models.meetings._sequence`): the meeting's, which every
+        change raises, so the update replaces the entry, plus one for each earlier
+        registration of the same address, so registering again after one's own
+        cancellation (which removed the copy with the number then current) is newer.
         """
         try:
             start = datetime.fromisoformat(str(context["starts_at"]))

@@ -30,13 +30,14 @@ def claim(session: Session, deps: SlackDeps, external_id: str, sender: str) -> N
 
 
 def domain_message(deps: SlackDeps, language: str, error: DomainError) -> str:
-    """The error as mrkdwn (messages): user text in it is escaped."""
-    return deps.t(f"errors.{error.code}", language, **error.params)
+    """The error as mrkdwn (messages): user text in it is escaped; a hint names what the
+    reader can do in Slack (`channel`, for the errors that differ per channel)."""
+    return deps.t(f"errors.{error.code}", language, **error.params, channel="slack")
 
 
 def inline_error(deps: SlackDeps, language: str, error: DomainError) -> str:
     """The error as plain text, for `response_action: errors` under a modal field."""
-    return deps.plain(f"errors.{error.code}", language, **error.params)
+    return deps.plain(f"errors.{error.code}", language, **error.params, channel="slack")
 
 
 async def tell(
