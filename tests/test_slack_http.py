@@ -8,6 +8,7 @@ from sqlmodel import Session, func, select
 
 from bot.slack.listeners import commands
 from models.tables import Contact, SupportRequest
+from tests.conftest import RegionFactory
 from tests.slack_fake import app_home_opened, event_body
 from tests.slack_harness import (
     COORDINATOR,
@@ -62,6 +63,20 @@ def test_the_team_sees_all_regions_lowest_first(slack: SlackHarness) -> None:
     slack.command("balance all", COORDINATOR)
     blocks = str(slack.replies()[0]["blocks"])
     assert blocks.index("Zeeland") < blocks.index("Twente")
+
+
+def test_the_team_sees_every_one_of_77_regions_in_one_answer(
+    slack: SlackHarness, make_region: RegionFactory
+) -> None:
+    for n in range(75):  # with ZEELAND and TWENTE: 77 regions, two kinds each
+        make_region(f"REGIO{n:02d}", days=str(1 + n % 9))
+    slack.command("saldo alle", COORDINATOR)
+    blocks = slack.replies()[0]["blocks"]
+    assert len(blocks) <= 50  # Slack's limit for a message
+    text = str(blocks)
+    assert all(f"(REGIO{n:02d})" in text for n in range(75))
+    assert "(ZEELAND)" in text and "(TWENTE)" in text
+    assert text.count("ondersteuningsdagen:") == 77 and "regels" not in text
 
 
 def test_help_and_unknown_subcommands(slack: SlackHarness) -> None:

@@ -41,33 +41,43 @@ def text_section(text: str) -> SectionBlock:
     return SectionBlock(text=MarkdownTextObject(text=text[:3000]))
 
 
+SECTION_CHARS = 3000  # Slack's limit for a section's text
+
+
 def balance_blocks(
     deps: SlackDeps, lang: str, period: str, lines: list[QuotaLine], low: set[int]
 ) -> list[Block]:
+    """The header and the balance lines, as many lines to a section as fit: all 77
+    regions (two kinds each) stay within a message's 50 blocks."""
+    texts = [
+        deps.t(
+            "slack.balance_line",
+            lang,
+            code=line.region.code,
+            name=line.region.name,
+            kind=line.balance.kind.value,
+            granted=line.balance.amount("granted"),
+            reserved=line.balance.amount("reserved"),
+            used=line.balance.amount("used"),
+            available=line.balance.amount("available"),
+            low=index in low,
+        )
+        for index, line in enumerate(lines)
+    ]
     blocks: list[Block] = [text_section(deps.t("slack.balance_header", lang, period=period))]
-    for index, line in enumerate(lines):
+    chunk: list[str] = []
+    for index, text in enumerate(texts):
+        if chunk and len("\n".join([*chunk, text])) > SECTION_CHARS:
+            blocks.append(text_section("\n".join(chunk)))
+            chunk = []
         if len(blocks) >= MAX_BLOCKS - 1:
             blocks.append(
-                text_section(deps.t("slack.balance_more", lang, count=len(lines) - index))
+                text_section(deps.t("slack.balance_more", lang, count=len(texts) - index))
             )
-            break
-        b = line.balance
-        blocks.append(
-            text_section(
-                deps.t(
-                    "slack.balance_line",
-                    lang,
-                    code=line.region.code,
-                    name=line.region.name,
-                    kind=b.kind.value,
-                    granted=b.amount("granted"),
-                    reserved=b.amount("reserved"),
-                    used=b.amount("used"),
-                    available=b.amount("available"),
-                    low=index in low,
-                )
-            )
-        )
+            return blocks
+        chunk.append(text)
+    if chunk:
+        blocks.append(text_section("\n".join(chunk)))
     return blocks
 
 
