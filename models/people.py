@@ -176,3 +176,19 @@ def team_slack_ids(session: Session) -> list[str]:
         )
     ).all()
     return [r for r in rows if r]
+
+
+def slack_ids_seeing(session: Session, region_id: int) -> list[str]:
+    """The Slack ids of everyone who sees this region: its contacts, its critical
+    friend and the team (the rule of `Person.region_codes`), each once, sorted."""
+    contacts = session.exec(
+        select(Contact.slack_user_id)
+        .join(RegionContact, col(RegionContact.contact_id) == col(Contact.id))
+        .where(RegionContact.region_id == region_id, col(Contact.slack_user_id).is_not(None))
+    ).all()
+    friend = session.exec(
+        select(Supporter.slack_user_id)
+        .join(Region, col(Region.critical_friend_id) == col(Supporter.id))
+        .where(Region.id == region_id, col(Supporter.slack_user_id).is_not(None))
+    ).all()
+    return sorted({u for u in (*contacts, *friend, *team_slack_ids(session)) if u})

@@ -195,11 +195,14 @@ class SlackHarness:
             assert time.monotonic() < deadline, f"{ref} is {now_status}, not {status}"
             time.sleep(0.02)
 
-    def dispatch(self) -> int:
-        """Deliver the outbox now, as the running process would after a wake-up."""
+    def dispatch(self, *, homes: bool = False) -> int:
+        """Deliver the outbox now, as the running process would after a wake-up; with
+        `homes` the App Home refreshes too (left waiting otherwise, so that counts of
+        messages stay counts of messages)."""
         assert self.deps is not None and self.app is not None
         notifier = SlackNotifier(self.deps, self.app.client)
-        dispatcher = Dispatcher(self.engine, {"slack": notifier, "team": notifier}, self.clock)
+        channels = {"slack": notifier, "team": notifier} | ({"home": notifier} if homes else {})
+        dispatcher = Dispatcher(self.engine, channels, self.clock)
 
         async def drain() -> int:
             total = 0
