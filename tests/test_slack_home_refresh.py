@@ -9,7 +9,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -294,3 +296,39 @@ def test_sto_run_without_slack_settles_the_refreshes(
     assert {n.channel for n in rows} == {"home"}  # no mail instead
     assert {n.status for n in rows} == {"cancelled"}
     assert {n.last_error for n in rows} == {"not applicable: slack off"}
+
+
+def test_a_change_committed_during_delivery_is_not_lost(
+    slack: SlackHarness, sto: Sto, engine: Engine
+) -> None:
+    """A change joins a waiting row only while it holds that row: the dispatcher cannot
+    publish the home from before the change and settle the row the change counted on."""
+    assert sto("quota", "adjust", "ZEELAND", "1", "--reason", "eerst").code == 0  # rows wait
+    changed, go = threading.Event(), threading.Event()
+
+    def change() -> None:
+        with transaction(engine) as session:
+            zeeland = session.exec(select(Region).where(Region.code == "ZEELAND")).one()
+            allowance = ledger.find_allowance(
+                session, zeeland, get_period(session, "2026"), AllowanceKind.support_days
+            )
+            assert allowance.id is not None
+            ledger.adjust(session, allowance.id, 2, TEAM, NOW, reason="tijdens het bezorgen")
+            changed.set()
+            assert go.wait(30)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        writer = pool.submit(change)
+        assert changed.wait(30)
+        # On PostgreSQL the dispatcher skips the rows this change holds; on SQLite it
+        # waits for the write lock. Either way nothing is published from before it.
+        delivering = pool.submit(slack.dispatch, homes=True)
+        time.sleep(0.5)
+        before = list(published(slack))
+        go.set()
+        writer.result(timeout=30)
+        delivering.result(timeout=30)
+    assert before == []
+    slack.dispatch(homes=True)
+    assert sorted(published(slack)) == sorted(ZEELAND_HOMES)  # once each, after the change
+    assert "6,5 dag beschikbaar" in home_of(slack, COORDINATOR)  # 4,5 + 1 + 1 (2 half days)
