@@ -191,10 +191,23 @@ def test_a_chosen_visit_refreshes_the_homes_of_its_region(
     assert published(slack) == []
 
     with transaction(engine) as session:
-        vs.choose_slot(session, proposal, 1, TEAM, NOW)
+        visit = vs.choose_slot(session, proposal, 1, TEAM, NOW)
     slack.dispatch(homes=True)
     assert sorted(published(slack)) == sorted(ZEELAND_HOMES)
-    assert "bezoek 1 van de critical friend" in home_of(slack, COORDINATOR)
+    line = "woensdag 2 december 2026: bezoek 1 van de critical friend · Zeeland · Carla Vriend"
+    assert line in home_of(slack, COORDINATOR)  # the team's week
+    contact = home_of(slack, ZEELAND_CONTACT)  # and the region's upcoming visits
+    assert "Bezoeken van de critical friend* (1)" in contact and line in contact
+    assert line in home_of(slack, CRITICAL_FRIEND)
+
+    assert visit.id is not None
+    with transaction(engine) as session:
+        vs.cancel_visit(session, visit.id, TEAM, NOW, reason="ziek")
+    slack.dispatch(homes=True)
+    assert sorted(published(slack)[3:]) == sorted(ZEELAND_HOMES)
+    contact = home_of(slack, ZEELAND_CONTACT)
+    assert "Bezoeken van de critical friend*: nog niets gepland" in contact
+    assert "bezoek 1" not in home_of(slack, COORDINATOR)
 
 
 def test_a_request_change_refreshes_each_home_once(slack: SlackHarness) -> None:
