@@ -18,6 +18,8 @@ Coalescing, so a burst (a plan for 77 regions, a roll-over) is not hundreds of
   cannot take that row and show the home before this change is committed;
 - when that row is locked by another transaction, or already taken, the change
   adds a new row (so a waiting row is never one that misses the change);
+- a row falls due `DELAY` after the change, so changes in quick succession
+  (each waking the dispatcher) join it too;
 - within one transaction a region, the team and each person are looked at once;
 - delivering one row cancels that person's other waiting rows (`covered`): the
   view built afterwards shows what all of them were for.
@@ -32,7 +34,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Hashable
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -45,6 +47,9 @@ from models.types import NotificationStatus
 
 CHANNEL = outbox.OutboxChannel.home
 TEMPLATE = "app_home"
+# A refresh waits this long, so that changes in quick succession (a run of Slack
+# submissions, each waking the dispatcher) join it instead of each being published.
+DELAY = timedelta(seconds=3)
 _MEMO = "sto_homes"  # session.info: what this transaction already asked for
 
 
@@ -65,35 +70,36 @@ def _refresh(
 ) -> None:
     if _asked(session, scope):
         return
-    for user_id in audience():
-        if not _asked(session, ("user", user_id)):
-            _one(session, user_id, now)
-            _remember(session, ("user", user_id))
-    _remember(session, scope)
-
-
-def _one(session: Session, user_id: str, now: datetime) -> None:
-    waiting = session.exec(
-        select(Notification.id)
-        .where(
-            Notification.channel == CHANNEL.value,
-            Notification.recipient == user_id,
-            Notification.status == NotificationStatus.pending.value,
+    users = [u for u in audience() if not _asked(session, ("user", u))]
+    if users:
+        # Locked until this transaction ends: delivered after it, so with this change.
+        held = set(
+            session.exec(
+                select(Notification.recipient)
+                .where(
+                    Notification.channel == CHANNEL.value,
+                    col(Notification.recipient).in_(users),
+                    Notification.status == NotificationStatus.pending.value,
+                )
+                .with_for_update(skip_locked=True)
+            ).all()
         )
-        .order_by(col(Notification.id))
-        .limit(1)
-        .with_for_update(skip_locked=True)
-    ).first()
-    if waiting is not None:
-        return  # locked until this transaction ends: it is delivered after, with this change
-    outbox.enqueue(
-        session,
-        key=f"home:{user_id}:{secrets.token_hex(8)}",
-        template=TEMPLATE,
-        channel=CHANNEL,
-        recipient=user_id,
-        now=now,
-    )
+        for user_id in users:
+            if user_id not in held:
+                # A key of its own (no earlier row to find): `outbox.enqueue` without its lookup.
+                session.add(
+                    Notification(
+                        dedupe_key=f"home:{user_id}:{secrets.token_hex(8)}",
+                        template=TEMPLATE,
+                        channel=CHANNEL.value,
+                        recipient=user_id,
+                        due_at=now + DELAY,
+                        created_at=now,
+                    )
+                )
+            _remember(session, ("user", user_id))
+        session.flush()
+    _remember(session, scope)
 
 
 def covered(session: Session, user_id: str, delivering: int, now: datetime) -> int:

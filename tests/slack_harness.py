@@ -24,6 +24,7 @@ from bot.slack.app import add_http_route, build_app
 from bot.slack.deps import SlackDeps
 from bot.slack.notifier import SlackNotifier
 from config.settings import Settings
+from models import homes as home_refresh
 from models.clock import FixedClock
 from models.db import transaction
 from models.tables import Contact, Region, RegionContact, Supporter, SupportRequest
@@ -197,12 +198,16 @@ class SlackHarness:
 
     def dispatch(self, *, homes: bool = False) -> int:
         """Deliver the outbox now, as the running process would after a wake-up; with
-        `homes` the App Home refreshes too (left waiting otherwise, so that counts of
-        messages stay counts of messages)."""
+        `homes` the App Home refreshes too, as a few seconds later (left waiting
+        otherwise, so that counts of messages stay counts of messages)."""
         assert self.deps is not None and self.app is not None
         notifier = SlackNotifier(self.deps, self.app.client)
-        channels = {"slack": notifier, "team": notifier} | ({"home": notifier} if homes else {})
-        dispatcher = Dispatcher(self.engine, channels, self.clock)
+        if homes:
+            channels = {"slack": notifier, "team": notifier, "home": notifier}
+            clock = FixedClock(self.clock.now() + home_refresh.DELAY)
+            dispatcher = Dispatcher(self.engine, channels, clock)
+        else:
+            dispatcher = Dispatcher(self.engine, {"slack": notifier, "team": notifier}, self.clock)
 
         async def drain() -> int:
             total = 0
