@@ -10,8 +10,18 @@ Slack id have an App Home. Each of them gets a row on the "home" channel with
 their Slack id as recipient and no content: the channel builds the view from
 the database when it delivers the row, so one waiting row per person is enough.
 
-Coalescing, so a burst (a plan for 77 regions, a roll-over) is not hundreds of
-`views.publish` calls:
+Where the changes are asked for (one hook per kind of data, not per verb):
+- `ledger._append`: every balance change (requests, visits reserved, released
+  or consumed, `sto quota adjust`, grants, roll-over);
+- `requests._announce`: every request transition and assignment, also those
+  without a ledger entry (approve, schedule, assign);
+- `visits._touch`: a visit's day or status (a proposal shows in no home);
+- `meetings`: `team_changed` when a meeting is created, edited or cancelled
+  and when registrations change.
+An absence changes homes only through what it moves (`requests.assign`, visits).
+
+Coalescing, so a burst (a roll-over of 77 regions, a run of submissions) is not
+hundreds of `views.publish` calls:
 - a change joins the person's waiting row and locks it for the rest of its
   transaction (`FOR UPDATE SKIP LOCKED` on PostgreSQL; on SQLite the
   transaction's write lock already keeps the dispatcher out): the dispatcher
@@ -26,8 +36,8 @@ Coalescing, so a burst (a plan for 77 regions, a roll-over) is not hundreds of
 
 Without Slack nothing builds a view: `sto run` then cancels these rows as not
 applicable (`scheduling.dispatcher.Discard`); they never fall back to mail (the
-fallback is for direct messages only), and without `sto run` at most one row
-per person waits.
+fallback is for direct messages only), and without `sto run` one row per
+person waits (more only while transactions ran side by side).
 """
 
 from __future__ import annotations
