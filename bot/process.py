@@ -26,7 +26,6 @@ from bot.render import default_renderer
 from config.settings import Settings, SlackMode
 from models.clock import Clock, SystemClock
 from models.db import make_engine, transaction
-from models.outbox import OutboxChannel
 from models.schema import upgrade
 from models.tables import Region
 from scheduling.dispatcher import Discard, Dispatcher
@@ -101,7 +100,7 @@ async def run_async(settings: Settings, clock: Clock | None = None) -> None:
         log.info(say.render("process.slack_on", lang, mode=str(settings.slack_mode)))
     else:
         # Nobody builds an App Home: refreshes are settled as not applicable, not kept.
-        dispatcher.register(OutboxChannel.home.value, Discard("slack off"))
+        dispatcher.register("home", Discard("slack off"))
         log.info(say.render("process.slack_off", lang))
 
     runner = web.AppRunner(web_app, access_log=None)

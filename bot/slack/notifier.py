@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 
 import aiohttp
@@ -23,7 +22,6 @@ from scheduling import ranking
 from scheduling.dispatcher import Message, PermanentFailure, TemporaryFailure
 from scheduling.ranking import Candidate
 
-log = logging.getLogger("sto.slack")
 # Notification templates whose direct message carries buttons: template -> blocks builder.
 BUTTONS: dict[str, Callable[[SlackDeps, Message, str], list[Block]]] = {
     "visit_proposal": visit_listeners.proposal_blocks,
