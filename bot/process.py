@@ -28,7 +28,7 @@ from models.clock import Clock, SystemClock
 from models.db import make_engine, transaction
 from models.schema import upgrade
 from models.tables import Region
-from scheduling.dispatcher import Dispatcher
+from scheduling.dispatcher import Discard, Dispatcher
 from scheduling.jobs import PeriodicJobs
 from scheduling.rules import JOBS, ROLLOVER_CAP
 
@@ -99,6 +99,8 @@ async def run_async(settings: Settings, clock: Clock | None = None) -> None:
         socket = _start_slack(settings, engine, clock, dispatcher, web_app)
         log.info(say.render("process.slack_on", lang, mode=str(settings.slack_mode)))
     else:
+        # Nobody builds an App Home: refreshes are settled as not applicable, not kept.
+        dispatcher.register("home", Discard("slack off"))
         log.info(say.render("process.slack_off", lang))
 
     runner = web.AppRunner(web_app, access_log=None)
@@ -218,6 +220,7 @@ def _start_slack(
     notifier = SlackNotifier(deps, app.client)
     dispatcher.register("slack", notifier)
     dispatcher.register("team", notifier)
+    dispatcher.register("home", notifier)
     if settings.slack_mode is SlackMode.socket:
         assert settings.slack_app_token
         return socket_handler(app, settings.slack_app_token)

@@ -10,6 +10,9 @@ whatever runs at the same time.
     reserved  = reserve - release - consume
     used      = consume
     available = granted - reserved - used
+
+Appending an entry also asks for the App Homes of the region (models/homes.py),
+in the same transaction.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any
 from sqlalchemy import bindparam, func
 from sqlmodel import Session, col, select
 
+from models import homes
 from models.actor import Actor
 from models.errors import AdjustBelowCommitted, ExceedsReservation, InsufficientBalance, NoAllowance
 from models.quantity import from_units
@@ -168,6 +172,8 @@ def _append(
     )
     session.add(entry)
     session.flush()
+    # Every balance change passes here: the homes that show this region follow it.
+    homes.region_changed(session, allowance.region_id, now)
     return entry
 
 

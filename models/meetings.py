@@ -26,6 +26,8 @@ registration (cancelled with it) and is re-timed when the meeting changes.
 
 Every message is an outbox row written in the same transaction, by email to
 the registration's address (registrants may be colleagues without an account).
+The team's App Homes list the upcoming meetings: every change asks for them
+(`homes.team_changed`).
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from models import outbox
+from models import homes, outbox
 from models.actor import Actor
 from models.audit import record
 from models.errors import (
@@ -192,6 +194,7 @@ def create_meeting(
         except IntegrityError:
             continue
         record(session, by, now, "meeting.create", meeting.code, {"title": meeting.title})
+        homes.team_changed(session, now)
         return meeting
     raise InvalidMeeting("code", "taken")
 
@@ -274,6 +277,7 @@ def edit_meeting(
         meeting.code,
         {k: v.isoformat() if isinstance(v, datetime) else v for k, v in changed.items()},
     )
+    homes.team_changed(session, now)
     for reg in [] if quiet else _with_status(session, meeting, R.registered):
         _tell(session, meeting, reg, "meeting_changed", now, key=f"changed:{meeting.sequence}")
         _remind(session, meeting, reg, now, retime=True)
@@ -292,6 +296,7 @@ def cancel_meeting(session: Session, code: str, *, by: Actor, now: datetime) -> 
     session.add(meeting)
     session.flush()
     record(session, by, now, "meeting.cancel", meeting.code)
+    homes.team_changed(session, now)
     assert meeting.id is not None
     outbox.cancel_pending(session, ("meeting", meeting.id), now)  # announcements not yet sent
     for reg in _open(session, meeting):
@@ -506,6 +511,7 @@ def _promote(session: Session, meeting: ThemeMeeting, by: Actor, now: datetime) 
         session.add(reg)
         session.flush()
         record(session, by, now, "meeting.promote", meeting.code, {"registration": reg.id})
+        homes.team_changed(session, now)
         _tell(session, meeting, reg, "meeting_promoted", now, key="promoted")
         _remind(session, meeting, reg, now, retime=False)
         promoted.append(reg.id)
@@ -577,6 +583,7 @@ def register(
         meeting.code,
         {"registration": reg.id, "status": reg.status, "place": place},
     )
+    homes.team_changed(session, now)
     if fits:
         _tell(session, meeting, reg, "meeting_registered", now, key="registered", reply=reply)
         _remind(session, meeting, reg, now, retime=False)
@@ -644,6 +651,7 @@ def cancel_registration(
         reply=reply,
     )  # fmt: skip
     record(session, by, now, "meeting.unregister", meeting.code, {"registration": reg.id})
+    homes.team_changed(session, now)
     if was == R.registered.value and _may_promote(meeting, now):
         _promote(session, meeting, by, now)
     return reg

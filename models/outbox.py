@@ -9,7 +9,9 @@ Channels:
 - "slack": a direct message; `recipient` is a Slack user id;
 - "email": `recipient` is an address;
 - "team": the team's view of a subject (the request card in the team's Slack
-  channel); `recipient` is empty and the channel decides where.
+  channel); `recipient` is empty and the channel decides where;
+- "home": a person's App Home is out of date; `recipient` is a Slack user id, the
+  row carries no content (models/homes.py writes these rows).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class OutboxChannel(StrEnum):
     slack = "slack"
     email = "email"
     team = "team"
+    home = "home"
 
 
 def enqueue(
@@ -228,6 +231,21 @@ def mark_failed(
     else:
         row.status = N.pending.value
         row.due_at = retry_at
+    session.add(row)
+    return True
+
+
+def mark_dropped(
+    session: Session, notification_id: int, attempts: int, now: datetime, reason: str
+) -> bool:
+    """Nothing to deliver here (e.g. an App Home while Slack is off): cancelled, not
+    failed, and nothing falls back. False when the row is no longer ours."""
+    row = _held(session, notification_id, attempts, now)
+    if row is None:
+        return False
+    row.status = N.cancelled.value
+    row.last_error = f"not applicable: {reason}"[:2000]
+    row.lease_until = None
     session.add(row)
     return True
 

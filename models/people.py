@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, func, literal, null, union_all
+from sqlalchemy import bindparam, func, literal, null, union, union_all
 from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
@@ -176,3 +176,24 @@ def team_slack_ids(session: Session) -> list[str]:
         )
     ).all()
     return [r for r in rows if r]
+
+
+# Everyone who sees a region (the rule of `Person.region_codes`), asked at every change of it.
+_SEEING = union(
+    core_select(_contact.c.slack_user_id)
+    .join(_region_contact, _region_contact.c.contact_id == _contact.c.id)
+    .where(_region_contact.c.region_id == bindparam("region_id")),
+    core_select(_supporter.c.slack_user_id)
+    .join(_region, _region.c.critical_friend_id == _supporter.c.id)
+    .where(_region.c.id == bindparam("region_id")),
+    core_select(_supporter.c.slack_user_id).where(
+        _supporter.c.role == SupporterRole.coordinator.value
+    ),
+)
+
+
+def slack_ids_seeing(session: Session, region_id: int) -> list[str]:
+    """The Slack ids of everyone who sees this region: its contacts, its critical
+    friend and the team, each once, sorted."""
+    found = session.connection().execute(_SEEING, {"region_id": region_id}).scalars()
+    return sorted(u for u in found if u)

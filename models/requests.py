@@ -23,7 +23,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
-from models import ledger, outbox
+from models import homes, ledger, outbox
 from models.actor import Actor
 from models.audit import record
 from models.errors import IllegalTransition, InvalidRequest, UnknownRequest
@@ -207,7 +207,8 @@ def _announce(
     reply: Mapping[str, Any] | None = None,
     **extra: Any,
 ) -> None:
-    """Tell the requester (Slack DM or mail) and refresh the team's view, in this transaction."""
+    """Tell the requester (Slack DM or mail), refresh the team's card and the App Homes
+    that show the region, in this transaction."""
     assert request.id is not None
     region = session.get(Region, request.region_id)
     assert region is not None
@@ -247,6 +248,7 @@ def _announce(
         context=context,
         subject=subject,
     )
+    homes.region_changed(session, request.region_id, now)
 
 
 def _begin(

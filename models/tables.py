@@ -214,7 +214,11 @@ class Registration(SQLModel, table=True):
 class Notification(SQLModel, table=True):
     """The outbox: what must be said, to whom, over which channel, and when."""
 
-    __table_args__ = (Index("ix_notification_due", "status", "due_at"),)
+    __table_args__ = (
+        Index("ix_notification_due", "status", "due_at"),
+        # A person's waiting App Home refresh is looked up at every change (models/homes.py).
+        Index("ix_notification_recipient", "recipient", "status"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     dedupe_key: str = Field(sa_column=Column(String(200), unique=True, nullable=False))
     template: str = Field(max_length=100)

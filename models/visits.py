@@ -29,7 +29,7 @@ from typing import Any, Protocol
 import holidays
 from sqlmodel import Session, col, select
 
-from models import ledger, outbox
+from models import homes, ledger, outbox
 from models.actor import Actor
 from models.audit import record
 from models.errors import (
@@ -242,9 +242,11 @@ def _allowance_id(session: Session, visit: Visit, *, lock: bool = False) -> int:
 
 
 def _touch(session: Session, visit: Visit, now: datetime) -> None:
+    """Every change of a visit's day or status passes here: the homes that show it follow."""
     visit.updated_at = now
     session.add(visit)
     session.flush()
+    homes.region_changed(session, visit.region_id, now)
 
 
 # --- proposing ---------------------------------------------------------------------------

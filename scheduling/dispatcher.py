@@ -53,8 +53,24 @@ class PermanentFailure(Exception):
     """Trying again will not help (unknown user, 5xx from SMTP)."""
 
 
+class NotApplicable(Exception):
+    """Nothing to deliver in this deployment (an App Home while Slack is off): the row is
+    cancelled, not failed, and nothing falls back to mail."""
+
+
 class Notifier(Protocol):
     async def deliver(self, message: Message) -> None: ...
+
+
+class Discard:
+    """The notifier of a channel that is off: its rows are settled as not applicable
+    instead of waiting for ever."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    async def deliver(self, message: Message) -> None:
+        raise NotApplicable(self.reason)
 
 
 def backoff(attempts: int) -> timedelta:
@@ -124,10 +140,14 @@ class Dispatcher:
         with reading(self.engine) as session:
             return outbox.still_ours(session, message.id, message.attempts, self.clock.now())
 
-    def _settle(self, message: Message, error: str | None, retry: bool) -> None:
+    def _settle(
+        self, message: Message, error: str | None, retry: bool, dropped: str | None = None
+    ) -> None:
         now = self.clock.now()
         with transaction(self.engine) as session:
-            if error is None:
+            if dropped is not None:
+                outbox.mark_dropped(session, message.id, message.attempts, now, dropped)
+            elif error is None:
                 outbox.mark_sent(session, message.id, message.attempts, now)
             else:
                 again = retry and message.attempts < MAX_ATTEMPTS
@@ -168,9 +188,12 @@ class Dispatcher:
             if not await asyncio.to_thread(self._still_ours, message):
                 continue
             error: str | None = None
+            dropped: str | None = None
             retry = False
             try:
                 await self.notifiers[message.channel].deliver(message)
+            except NotApplicable as exc:
+                dropped = str(exc)
             except TemporaryFailure as exc:
                 error, retry = f"temporary: {exc}", True
             except PermanentFailure as exc:
@@ -178,7 +201,7 @@ class Dispatcher:
             except Exception as exc:  # a bug in one channel must not stop the others
                 log.exception("delivering notification %s failed", message.id)
                 error, retry = f"error: {exc!r}", True
-            await asyncio.to_thread(self._settle, message, error, retry)
+            await asyncio.to_thread(self._settle, message, error, retry, dropped)
         return len(messages)
 
     def _next_due(self) -> datetime | None:

@@ -25,6 +25,7 @@ from bot.slack.app import add_http_route, build_app
 from bot.slack.deps import SlackDeps
 from bot.slack.notifier import SlackNotifier
 from config.settings import Settings
+from models import homes as home_refresh
 from models.clock import FixedClock
 from models.db import transaction
 from models.tables import Contact, Region, RegionContact, Supporter, SupportRequest
@@ -213,11 +214,18 @@ class SlackHarness:
             assert time.monotonic() < deadline, f"{ref} is {now_status}, not {status}"
             time.sleep(0.02)
 
-    def dispatch(self) -> int:
-        """Deliver the outbox now, as the running process would after a wake-up."""
+    def dispatch(self, *, homes: bool = False) -> int:
+        """Deliver the outbox now, as the running process would after a wake-up; with
+        `homes` the App Home refreshes too, as a few seconds later (left waiting
+        otherwise, so that counts of messages stay counts of messages)."""
         assert self.deps is not None and self.app is not None
         notifier = SlackNotifier(self.deps, self.app.client)
-        dispatcher = Dispatcher(self.engine, {"slack": notifier, "team": notifier}, self.clock)
+        if homes:
+            channels = {"slack": notifier, "team": notifier, "home": notifier}
+            clock = FixedClock(self.clock.now() + home_refresh.DELAY)
+            dispatcher = Dispatcher(self.engine, channels, clock)
+        else:
+            dispatcher = Dispatcher(self.engine, {"slack": notifier, "team": notifier}, self.clock)
 
         async def drain() -> int:
             total = 0

@@ -12,6 +12,7 @@ from models.tables import Contact
 from tests.slack_fake import app_home_opened, event_body, state_text
 from tests.slack_harness import (
     COORDINATOR,
+    CRITICAL_FRIEND,
     TEAM_CHANNEL,
     TWENTE_CONTACT,
     ZEELAND_CONTACT,
@@ -84,9 +85,10 @@ def test_an_unknown_user_sees_no_data(slack: SlackHarness) -> None:
 
 def test_homes_are_republished_when_a_request_changes(slack: SlackHarness) -> None:
     book(slack, ZEELAND_CONTACT, ZEELAND, "1")
-    assert slack.dispatch() == 2  # the DM and the card: both homes follow the new request
-    first = {c.args["user_id"] for c in slack.api.wait_for("views.publish", count=2)}
-    assert first == {ZEELAND_CONTACT, COORDINATOR}
+    # The DM and the card, and one refresh for each home that shows Zeeland.
+    assert slack.dispatch(homes=True) == 2 + 3
+    first = {c.args["user_id"] for c in slack.api.wait_for("views.publish", count=3)}
+    assert first == {ZEELAND_CONTACT, CRITICAL_FRIEND, COORDINATOR}
     assert "STO-2026-0001" in json.dumps(slack.api.home_views[COORDINATOR]["blocks"])
 
     ts = next(
@@ -104,9 +106,9 @@ def test_homes_are_republished_when_a_request_changes(slack: SlackHarness) -> No
         )
     )
     slack.until_status("STO-2026-0001", "approved")
-    assert slack.dispatch() == 2
-    again = slack.api.wait_for("views.publish", count=4)[2:]
-    assert {c.args["user_id"] for c in again} == {ZEELAND_CONTACT, COORDINATOR}
+    assert slack.dispatch(homes=True) == 2 + 3
+    again = slack.api.wait_for("views.publish", count=6)[3:]
+    assert {c.args["user_id"] for c in again} == {ZEELAND_CONTACT, CRITICAL_FRIEND, COORDINATOR}
     contact_home = json.dumps(slack.api.home_views[ZEELAND_CONTACT]["blocks"])
     team_home = json.dumps(slack.api.home_views[COORDINATOR]["blocks"])
     assert "STO-2026-0001" in contact_home and "goedgekeurd" in contact_home

@@ -14,8 +14,10 @@ from bot.slack import blocks, meeting_blocks
 from bot.slack.deps import SlackDeps
 from models import people, quota
 from models import requests as rq
+from models import visits as vs
 from models.people import Person
 from models.periods import period_on
+from models.regions import get_region
 from models.types import AllowanceKind, RequestStatus
 from scheduling.rules import visits_on
 
@@ -50,11 +52,42 @@ def build(session: Session, deps: SlackDeps, person: Person | None) -> View:
     sections = [title, requests_title + "\n" + (request_text or deps.t("slack.home_nothing", lang))]
     if not person.is_team:
         sections.append(visits)
+        sections.append(_friend_visits(session, deps, lang, person.region_codes))
     else:
         sections.append(_week(session, deps, lang))
         upcoming = meeting_blocks.upcoming(session, deps.clock.now(), None)
         sections.append(meeting_blocks.home_section(deps, lang, upcoming))
     return blocks.home_view(deps, lang, sections, balance)
+
+
+def _friend_visits(session: Session, deps: SlackDeps, lang: str, codes: tuple[str, ...]) -> str:
+    """The critical friend's visits to these regions that are scheduled from today on."""
+    today = deps.today()
+    found = [
+        vs.describe(session, visit)
+        for code in codes
+        for visit in vs.list_visits(
+            session, region_id=get_region(session, code).id, status=vs.VisitStatus.scheduled
+        )
+        if visit.day >= today
+    ]
+    found.sort(key=lambda v: (v["day"], v["region"], v["number"]))
+    lines = [deps.t("slack.home_cf_visits", lang, count=len(found))]
+    lines.extend(
+        deps.t(
+            "slack.home_week_line",
+            lang,
+            day=long_date(v["day"], lang),
+            kind="visit",
+            ref="",
+            number=v["number"],
+            region=v["region"],
+            region_name=v["region_name"],
+            supporter=v["supporter"],
+        )
+        for v in found[:TEAM_LINES]
+    )
+    return "\n".join(lines)
 
 
 def _week(session: Session, deps: SlackDeps, lang: str) -> str:

@@ -1,8 +1,7 @@
-"""Delivering outbox rows in Slack: direct messages, and the team's request card."""
+"""Delivering outbox rows in Slack: direct messages, the team's request card, App Homes."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 
 import aiohttp
@@ -16,14 +15,13 @@ from bot.slack.deps import SlackDeps
 from bot.slack.listeners import request_proposals as request_date_listeners
 from bot.slack.listeners import request_propose as request_propose_listeners
 from bot.slack.listeners import visits as visit_listeners
-from models import people
+from models import homes
 from models import requests as rq
-from models.tables import Contact, SlackPost, SupportRequest
+from models.tables import SlackPost, SupportRequest
 from scheduling import ranking
 from scheduling.dispatcher import Message, PermanentFailure, TemporaryFailure
 from scheduling.ranking import Candidate
 
-log = logging.getLogger("sto.slack")
 # Notification templates whose direct message carries buttons: template -> blocks builder.
 BUTTONS: dict[str, Callable[[SlackDeps, Message, str], list[Block]]] = {
     "visit_proposal": visit_listeners.proposal_blocks,
@@ -56,6 +54,8 @@ class SlackNotifier:
         try:
             if message.channel == "team":
                 await self._team(message)
+            elif message.channel == "home":
+                await self._home(message)
             else:
                 await self._direct(message)
         except SlackApiError as exc:
@@ -88,9 +88,7 @@ class SlackNotifier:
             return
         request_id = message.subject_id
 
-        def read(
-            session: Session,
-        ) -> tuple[dict[str, object], list[Candidate], SlackPost | None, list[str]]:
+        def read(session: Session) -> tuple[dict[str, object], list[Candidate], SlackPost | None]:
             request = session.get(SupportRequest, request_id)
             assert request is not None
             data = rq.describe(session, request)
@@ -100,14 +98,9 @@ class SlackNotifier:
                     SlackPost.subject_type == "request", SlackPost.subject_id == request_id
                 )
             ).first()
-            homes = people.team_slack_ids(session)
-            if request.requester_contact_id:
-                contact = session.get(Contact, request.requester_contact_id)
-                if contact is not None and contact.slack_user_id:
-                    homes.append(contact.slack_user_id)
-            return data, choices, post, homes
+            return data, choices, post
 
-        data, choices, post, homes = await self.deps.read(read)
+        data, choices, post = await self.deps.read(read)
         if channel:
             card = blocks.team_card(self.deps, lang, data, choices)
             text = f"{data['ref']}: {data['region_name']}"
@@ -127,8 +120,10 @@ class SlackNotifier:
                     )
 
                 await self.deps.db(remember)
-        for user_id in homes:
-            try:
-                await home.publish(self.deps, self.client, user_id)
-            except SlackApiError as exc:  # a stale home is not worth failing the card for
-                log.warning("App Home for %s not refreshed: %s", user_id, exc.response.get("error"))
+
+    async def _home(self, message: Message) -> None:
+        """Publish the person's App Home as the data stands now. Their other waiting
+        refreshes are settled first: the view built after that shows what they were for."""
+        user_id, now = message.recipient, self.deps.clock.now()
+        await self.deps.db(lambda session: homes.covered(session, user_id, message.id, now))
+        await home.publish(self.deps, self.client, user_id)
