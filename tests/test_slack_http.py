@@ -91,13 +91,18 @@ def test_an_unknown_user_is_told_how_to_get_access(slack: SlackHarness) -> None:
     assert "niet bekend" in reply["text"] and "Zeeland" not in str(reply)
 
 
-def test_an_unknown_user_is_linked_by_profile_email(slack: SlackHarness, engine: Engine) -> None:
+def known_only_by_profile_email(slack: SlackHarness, engine: Engine) -> None:
+    """Zeeland's contact is known by email only; Slack's profile of UZEE2 has that email."""
     slack.api.users["UZEE2"] = {"email": "ZEE@school.example", "real_name": "Zeger"}
     with Session(engine) as session:
         contact = session.exec(select(Contact).where(Contact.email == "zee@school.example")).one()
         contact.slack_user_id = None
         session.add(contact)
         session.commit()
+
+
+def test_an_unknown_user_is_linked_by_profile_email(slack: SlackHarness, engine: Engine) -> None:
+    known_only_by_profile_email(slack, engine)
     slack.command("saldo", "UZEE2")
     assert "Zeeland" in str(slack.replies()[0]["blocks"])
 
@@ -105,12 +110,7 @@ def test_an_unknown_user_is_linked_by_profile_email(slack: SlackHarness, engine:
 def test_a_request_from_a_slack_user_known_only_by_profile_email_is_linked_and_booked(
     slack: SlackHarness, engine: Engine
 ) -> None:
-    slack.api.users["UZEE2"] = {"email": "ZEE@school.example", "real_name": "Zeger"}
-    with Session(engine) as session:
-        contact = session.exec(select(Contact).where(Contact.email == "zee@school.example")).one()
-        contact.slack_user_id = None
-        session.add(contact)
-        session.commit()
+    known_only_by_profile_email(slack, engine)
     meta = '{"region": "ZEELAND"}'
     response = slack.submit("UZEE2", "request_modal", request_form("1"), meta)
     assert response.status == 200 and response.body in ("", "{}")
