@@ -38,7 +38,9 @@ def test_saldo_shows_the_contacts_region_in_dutch(slack: SlackHarness) -> None:
 def test_a_quick_answer_rides_on_the_ack(slack: SlackHarness) -> None:
     response = slack.command("saldo", ZEELAND_CONTACT)
     assert response.status == 200 and response.seconds < 3
-    assert "4,5 dag beschikbaar" in str(response.json()["blocks"])
+    answer = response.json()
+    assert answer["response_type"] == "ephemeral"
+    assert "4,5 dag beschikbaar" in str(answer["blocks"])
     # Nothing was posted to the response URL: the ack carried the answer.
     assert [c.http_method for c in slack.api.calls_to("response_url")] == ["ACK"]
 

@@ -178,7 +178,8 @@ class Answer:
             await self._respond(text=text, blocks=blocks)
             return
         self.acked = True  # before the await: the budget timer must not ack as well
-        await self._ack(text=text, blocks=blocks)
+        # With a response_type Bolt sends a JSON message payload (else plain text).
+        await self._ack(text=text, blocks=blocks, response_type="ephemeral")
 
     async def ack_empty(self) -> None:
         if not self.acked:
