@@ -27,8 +27,7 @@ from sqlmodel import Session
 
 from bot.slack.deps import SlackDeps, TooLate, ack_deadline
 from bot.slack.identity import who
-from bot.slack.listeners.actions import actor_of
-from bot.slack.listeners.common import claim, inline_error
+from bot.slack.listeners.common import actor_of, claim, inline_error
 from models import supporters as sp
 from models.errors import (
     AbsenceOverlap,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
@@ -11,16 +13,10 @@ from sqlmodel import Session
 from bot.slack import blocks
 from bot.slack.deps import SlackDeps
 from bot.slack.identity import who
-from bot.slack.listeners.common import claim, domain_message, tell
+from bot.slack.listeners.common import act_as, tell
 from models import requests as rq
 from models.actor import Actor
-from models.errors import AlreadyProcessed, DomainError
 from models.people import Person
-from models.types import Channel
-
-
-def actor_of(person: Person, user_id: str) -> Actor:
-    return Actor(f"{person.name} (slack:{user_id})", Channel.slack)
 
 
 def register(app: AsyncApp, deps: SlackDeps) -> None:
@@ -28,36 +24,11 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
         body: dict[str, Any],
         client: AsyncWebClient,
         respond: AsyncRespond,
-        work: Any,
+        work: Callable[[Session, Person, Actor, datetime], None],
     ) -> Person | None:
-        """Identify, then run `work(session, person, actor)` with the delivery claimed.
-
-        Returns who acted, or None when nothing was done (unknown user, a repeated
-        delivery, or a refusal the user has been told about).
-        """
-        user_id = body["user"]["id"]
-        person = await who(deps, client, user_id)
-        if person is None:
-            lang = deps.settings.language.value
-            await tell(body, client, respond, deps.t("slack.unknown_user", lang))
-            return None
-        external = f"action:{body.get('trigger_id') or body['actions'][0].get('action_ts')}"
-        now = deps.clock.now()
-
-        def run(session: Session) -> None:
-            claim(session, deps, external, user_id)
-            work(session, person, actor_of(person, user_id), now)
-
-        try:
-            await deps.db(run)
-        except AlreadyProcessed:
-            return None
-        except DomainError as error:
-            message = domain_message(deps, person.language, error)
-            await tell(body, client, respond, message)
-            return None
-        deps.wake()
-        return person
+        """`act_as`, returning who acted (None: nothing was done)."""
+        done = await act_as(deps, body, client, respond, work)
+        return None if done is None else done[0]
 
     @app.action(blocks.APPROVE)
     async def approve(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from slack_bolt.async_app import AsyncRespond
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement
@@ -13,15 +13,21 @@ from sqlmodel import Session
 
 from bot.slack.blocks import text_section
 from bot.slack.deps import SlackDeps
-from bot.slack.identity import who
+from bot.slack.identity import Refused, acting
 from models import inbound
 from models.actor import Actor
 from models.errors import AlreadyProcessed, DomainError
 from models.people import Person
 from models.types import Channel
 
+T = TypeVar("T")
+
 # What a button does, in the acting transaction: returns the answer for the presser.
 Work = Callable[[Session, Person, Actor, datetime], str]
+
+
+def actor_of(person: Person, user_id: str) -> Actor:
+    return Actor(f"{person.name} (slack:{user_id})", Channel.slack)
 
 
 def claim(session: Session, deps: SlackDeps, external_id: str, sender: str) -> None:
@@ -51,6 +57,39 @@ async def tell(
         await client.chat_postMessage(channel=body["user"]["id"], text=text)
 
 
+async def act_as(
+    deps: SlackDeps,
+    body: dict[str, Any],
+    client: AsyncWebClient,
+    respond: AsyncRespond,
+    work: Callable[[Session, Person, Actor, datetime], T],
+) -> tuple[Person, T] | None:
+    """A button or select, done as the person who used it: who they are, the delivery
+    claimed and `work`, in one transaction. None when nothing was done: an unknown
+    user or a refusal (both told), or a repeated delivery (silent)."""
+    user_id = body["user"]["id"]
+    external = f"action:{body.get('trigger_id') or body['actions'][0].get('action_ts')}"
+    now = deps.clock.now()
+
+    def run(session: Session, person: Person) -> T:
+        claim(session, deps, external, user_id)
+        return work(session, person, actor_of(person, user_id), now)
+
+    try:
+        done = await acting(deps, client, user_id, run)
+    except Refused as refused:
+        if not isinstance(refused.error, AlreadyProcessed):  # a repeat says nothing
+            message = domain_message(deps, refused.person.language, refused.error)
+            await tell(body, client, respond, message)
+        return None
+    if done is None:
+        lang = deps.settings.language.value
+        await tell(body, client, respond, deps.t("slack.unknown_user", lang))
+        return None
+    deps.wake()
+    return done
+
+
 async def press(
     deps: SlackDeps,
     body: dict[str, Any],
@@ -58,30 +97,12 @@ async def press(
     respond: AsyncRespond,
     work: Work,
 ) -> None:
-    """A button in a direct message: identify the presser, claim the delivery, run `work`
-    in one transaction, and answer (replacing the buttons, which have done their work)."""
-    user_id = body["user"]["id"]
-    person = await who(deps, client, user_id)
-    if person is None:
-        lang = deps.settings.language.value
-        await tell(body, client, respond, deps.t("slack.unknown_user", lang))
+    """A button in a direct message: `act_as`, then answer (replacing the buttons,
+    which have done their work)."""
+    done = await act_as(deps, body, client, respond, work)
+    if done is None:
         return
-    external = f"action:{body.get('trigger_id') or body['actions'][0].get('action_ts')}"
-    now = deps.clock.now()
-    by = Actor(f"{person.name} (slack:{user_id})", Channel.slack)
-
-    def run(session: Session) -> str:
-        claim(session, deps, external, user_id)
-        return work(session, person, by, now)
-
-    try:
-        answer = await deps.db(run)
-    except AlreadyProcessed:
-        return
-    except DomainError as error:
-        await tell(body, client, respond, domain_message(deps, person.language, error))
-        return
-    deps.wake()
+    _, answer = done
     if body.get("response_url"):
         await respond(text=answer, replace_original=True)
     else:

@@ -23,8 +23,7 @@ from sqlmodel import Session
 from bot.slack import meeting_blocks as mb
 from bot.slack.deps import SlackDeps, TooLate, ack_deadline
 from bot.slack.identity import who
-from bot.slack.listeners.actions import actor_of
-from bot.slack.listeners.common import claim, domain_message, inline_error, tell
+from bot.slack.listeners.common import act_as, actor_of, claim, domain_message, inline_error, tell
 from models import meetings as mt
 from models.actor import Actor
 from models.errors import (
@@ -214,40 +213,6 @@ def _register_block(error: DomainError, colleague: bool, has_region: bool) -> st
 
 
 def register(app: AsyncApp, deps: SlackDeps) -> None:
-    async def act(
-        body: dict[str, Any],
-        client: AsyncWebClient,
-        respond: AsyncRespond,
-        work: Callable[[Session, Person, Actor, datetime], T],
-    ) -> T | None:
-        """Identify, then run `work` in one transaction that claims the delivery.
-
-        None when nothing was done: an unknown user, a repeated delivery, or a
-        refusal the user has been told about.
-        """
-        user_id = body["user"]["id"]
-        person = await who(deps, client, user_id)
-        if person is None:
-            lang = deps.settings.language.value
-            await tell(body, client, respond, deps.t("slack.unknown_user", lang))
-            return None
-        external = f"action:{body.get('trigger_id') or body['actions'][0].get('action_ts')}"
-        now = deps.clock.now()
-
-        def run(session: Session) -> T:
-            claim(session, deps, external, user_id)
-            return work(session, person, actor_of(person, user_id), now)
-
-        try:
-            result = await deps.db(run)
-        except AlreadyProcessed:
-            return None
-        except DomainError as error:
-            await tell(body, client, respond, domain_message(deps, person.language, error))
-            return None
-        deps.wake()
-        return result
-
     async def open_modal(
         body: dict[str, Any],
         client: AsyncWebClient,
@@ -387,9 +352,9 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
                 title=meeting.title,
             )
 
-        answer = await act(body, client, respond, work)
-        if answer is not None:
-            await tell(body, client, respond, answer)
+        done = await act_as(deps, body, client, respond, work)
+        if done is not None:
+            await tell(body, client, respond, done[1])
 
     # ---- the team: create, edit, cancel -------------------------------------------------
 
@@ -418,9 +383,9 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             meeting = mt.cancel_meeting(session, code, by=by, now=now)
             return deps.t("slack_meetings.cancelled", person.language, code=meeting.code)
 
-        answer = await act(body, client, respond, work)
-        if answer is not None:
-            await tell(body, client, respond, answer)
+        done = await act_as(deps, body, client, respond, work)
+        if done is not None:
+            await tell(body, client, respond, done[1])
 
     @app.view(mb.FORM_MODAL)
     async def form_submitted(

@@ -34,8 +34,7 @@ from sqlmodel import Session
 from bot.slack.blocks import text_section
 from bot.slack.deps import SlackDeps, TooLate, ack_deadline
 from bot.slack.identity import who
-from bot.slack.listeners.actions import actor_of
-from bot.slack.listeners.common import claim, domain_message, inline_error, tell
+from bot.slack.listeners.common import actor_of, claim, domain_message, inline_error, tell
 from models import request_proposals as rp
 from models import requests as rq
 from models.errors import AlreadyProcessed, DomainError, InvalidDates

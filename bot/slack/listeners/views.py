@@ -18,8 +18,7 @@ from sqlmodel import Session
 from bot.slack import blocks
 from bot.slack.deps import SlackDeps, TooLate, ack_deadline
 from bot.slack.identity import Refused, acting, who
-from bot.slack.listeners.actions import actor_of
-from bot.slack.listeners.common import claim, inline_error
+from bot.slack.listeners.common import actor_of, claim, inline_error
 from models import requests as rq
 from models.errors import (
     AlreadyProcessed,
