@@ -25,13 +25,11 @@ from slack_sdk.models.views import View
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlmodel import Session
 
-from bot.slack.deps import SlackDeps, TooLate, ack_deadline
-from bot.slack.identity import who
-from bot.slack.listeners.common import actor_of, claim, inline_error
+from bot.slack.deps import SlackDeps
+from bot.slack.listeners.common import Inline, actor_of, submitted_as
 from models import supporters as sp
 from models.errors import (
     AbsenceOverlap,
-    AlreadyProcessed,
     DomainError,
     InvalidAbsence,
     NotAllowed,
@@ -156,33 +154,21 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
     async def absence_submitted(
         ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
     ) -> None:
-        deadline = ack_deadline()
         user_id = body["user"]["id"]
-        person = await who(deps, client, user_id)
         values = view["state"]["values"]
         has_supporter = "supporter" in values
-        if person is None:
-            lang = deps.settings.language.value
-            await ack(
-                response_action="errors", errors={"from": deps.plain("slack.unknown_user", lang)}
-            )
-            return
-        lang = person.language
         meta = json.loads(view.get("private_metadata") or "{}")
         absent = _value(values, "supporter") or str(meta.get("supporter", ""))
         start, end = _value(values, "from"), _value(values, "to")
-        missing = {b: deps.plain("supporters.modal_required", lang) for b, v in
-                   (("from", start), ("to", end)) if not v}  # fmt: skip
-        if missing:
-            await ack(response_action="errors", errors=missing)
-            return
-        assert start is not None and end is not None
         stand_in = _value(values, "stand_in")
         reason = _value(values, "reason") or ""
         now = deps.clock.now()
 
-        def run(session: Session) -> sp.AbsenceResult:
-            claim(session, deps, f"view:{view['id']}:{view.get('hash', '')}", user_id)
+        def run(session: Session, person: Person) -> sp.AbsenceResult:
+            for block, given in (("from", start), ("to", end)):
+                if not given:  # Slack requires both; a forged submission may not
+                    raise Inline(block, key="supporters.modal_required")
+            assert start is not None and end is not None
             if person.kind != "supporter" or (
                 not person.is_team and absent.strip().lower() != person.email.lower()
             ):
@@ -198,19 +184,20 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
                 now,
             )
 
-        try:
-            result = await deps.db(run, deadline=deadline)
-        except TooLate:
-            return  # Slack stopped waiting: nothing was kept, the person may try again
-        except AlreadyProcessed:
-            await ack()
+        done = await submitted_as(
+            deps,
+            client,
+            ack,
+            body,
+            view,
+            run,
+            where=lambda error: _block_for(error, has_supporter),
+            unknown_block="from",
+        )
+        if done is None:
             return
-        except DomainError as error:
-            await ack(
-                response_action="errors",
-                errors={_block_for(error, has_supporter): inline_error(deps, lang, error)},
-            )
-            return
+        person, result = done
+        lang = person.language
         await ack()
         deps.wake()
 

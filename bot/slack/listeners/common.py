@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
-from slack_bolt.async_app import AsyncRespond
+from slack_bolt.async_app import AsyncAck, AsyncRespond
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlmodel import Session
 
 from bot.slack.blocks import text_section
-from bot.slack.deps import SlackDeps
+from bot.slack.deps import SlackDeps, TooLate, ack_deadline
 from bot.slack.identity import Refused, acting
 from models import inbound
 from models.actor import Actor
@@ -21,6 +22,8 @@ from models.people import Person
 from models.types import Channel
 
 T = TypeVar("T")
+
+log = logging.getLogger("sto.slack")
 
 # What a button does, in the acting transaction: returns the answer for the presser.
 Work = Callable[[Session, Person, Actor, datetime], str]
@@ -55,6 +58,74 @@ async def tell(
         await respond(text=text, response_type="ephemeral", replace_original=False)
     else:
         await client.chat_postMessage(channel=body["user"]["id"], text=text)
+
+
+class Inline(DomainError):
+    """An input a modal cannot take: its sentence goes under `block` (a domain refusal,
+    or a sentence of the channel's own, by template key)."""
+
+    code = "inline"
+
+    def __init__(
+        self, block: str, error: DomainError | None = None, key: str = "", **params: Any
+    ) -> None:
+        super().__init__(**params)
+        self.block, self.error, self.key = block, error, key
+
+    def sentence(self, deps: SlackDeps, language: str) -> str:
+        if self.error is not None:
+            return inline_error(deps, language, self.error)
+        return deps.plain(self.key, language, **self.params)
+
+
+async def submitted_as(
+    deps: SlackDeps,
+    client: AsyncWebClient,
+    ack: AsyncAck,
+    body: dict[str, Any],
+    view: dict[str, Any],
+    work: Callable[[Session, Person], T],
+    *,
+    where: Callable[[DomainError], str],
+    unknown_block: str,
+) -> tuple[Person, T] | None:
+    """A modal submission done as the person who sent it: who they are, the delivery
+    claimed and `work`, in one transaction that is kept only if it ends before Slack
+    stops waiting. What cannot be kept is acked here, in the person's
+    language: a refusal under the input `where` names (an `Inline` under its own), an
+    unknown user under `unknown_block`, a repeated delivery plainly; then None.
+    Success is not acked: the caller acks (it may answer with a view) and goes on."""
+    deadline = ack_deadline()
+    user_id = body["user"]["id"]
+    key = f"view:{view['id']}:{view.get('hash', '')}"
+
+    def run(session: Session, person: Person) -> T:
+        claim(session, deps, key, user_id)
+        return work(session, person)
+
+    try:
+        done = await acting(deps, client, user_id, run, deadline=deadline)
+    except TooLate:
+        log.warning(
+            "%s of %s answered too late for Slack; nothing kept", view.get("callback_id"), user_id
+        )
+        return None
+    except Refused as refused:
+        error, lang = refused.error, refused.person.language
+        if isinstance(error, AlreadyProcessed):
+            await ack()
+        elif isinstance(error, Inline):
+            await ack(response_action="errors", errors={error.block: error.sentence(deps, lang)})
+        else:
+            await ack(
+                response_action="errors", errors={where(error): inline_error(deps, lang, error)}
+            )
+        return None
+    if done is None:
+        unknown = deps.plain("slack.unknown_user", deps.settings.language.value)
+        await ack(response_action="errors", errors={unknown_block: unknown})
+        return None
+    return done
 
 
 async def act_as(

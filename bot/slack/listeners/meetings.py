@@ -21,13 +21,19 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlmodel import Session
 
 from bot.slack import meeting_blocks as mb
-from bot.slack.deps import SlackDeps, TooLate, ack_deadline
+from bot.slack.deps import SlackDeps
 from bot.slack.identity import who
-from bot.slack.listeners.common import act_as, actor_of, claim, domain_message, inline_error, tell
+from bot.slack.listeners.common import (
+    Inline,
+    act_as,
+    actor_of,
+    domain_message,
+    submitted_as,
+    tell,
+)
 from models import meetings as mt
 from models.actor import Actor
 from models.errors import (
-    AlreadyProcessed,
     AlreadyRegistered,
     CapacityBelowRegistered,
     DomainError,
@@ -62,19 +68,6 @@ FORM_BLOCKS = {
 }
 # Text the domain stores in bounded columns; the form's own limits, checked for forged input.
 MAX_LENGTH = {"theme": 200, "location": 500, "online_url": 1000}
-
-
-class Inline(Exception):
-    """An input the channel could not read or accept: its sentence goes under `block`."""
-
-    def __init__(self, block: str, error: DomainError | None = None, key: str = "") -> None:
-        super().__init__(block, key)
-        self.block, self.error, self.key = block, error, key
-
-    def sentence(self, deps: SlackDeps, language: str) -> str:
-        if self.error is not None:
-            return inline_error(deps, language, self.error)
-        return deps.plain(f"slack_meetings.{self.key}", language)
 
 
 def value_of(values: dict[str, Any], block: str) -> str | None:
@@ -258,15 +251,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
     async def register_submitted(
         ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
     ) -> None:
-        deadline = ack_deadline()
         user_id = body["user"]["id"]
-        person = await who(deps, client, user_id)
-        if person is None:
-            lang = deps.settings.language.value
-            await ack(
-                response_action="errors", errors={"for": deps.plain("slack.unknown_user", lang)}
-            )
-            return
         values = view["state"]["values"]
         has_region = "region" in values
         meta = json.loads(view.get("private_metadata") or "{}")
@@ -275,12 +260,13 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
         chosen = value_of(values, "region") or meta.get("region")
         now = deps.clock.now()
 
-        def run(session: Session) -> str:
-            claim(session, deps, f"view:{view['id']}:{view.get('hash', '')}", user_id)
+        def run(session: Session, person: Person) -> str:
             region: str | None = None
             if person.kind == "contact" and person.region_codes:
                 if not chosen:
-                    raise Inline("region" if has_region else "for", key="choose_region")
+                    raise Inline(
+                        "region" if has_region else "for", key="slack_meetings.choose_region"
+                    )
                 person.require_region("meeting_register", str(chosen))
                 region = str(chosen).upper()
             if colleague:
@@ -313,23 +299,19 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
                 return deps.t("slack_meetings.waitlisted", person.language, place=place, **said)
             return deps.t("slack_meetings.registered", person.language, **said)
 
-        try:
-            answer = await deps.db(run, deadline=deadline)
-        except TooLate:
-            return  # Slack stopped waiting: nothing was kept, the person may try again
-        except AlreadyProcessed:
-            await ack()
+        done = await submitted_as(
+            deps,
+            client,
+            ack,
+            body,
+            view,
+            run,
+            where=lambda error: _register_block(error, colleague, has_region),
+            unknown_block="for",
+        )
+        if done is None:
             return
-        except Inline as bad:
-            await ack(
-                response_action="errors", errors={bad.block: bad.sentence(deps, person.language)}
-            )
-            return
-        except DomainError as error:
-            block = _register_block(error, colleague, has_region)
-            message = inline_error(deps, person.language, error)
-            await ack(response_action="errors", errors={block: message})
-            return
+        _, answer = done
         await ack()
         deps.wake()
         await client.chat_postMessage(channel=user_id, text=answer)
@@ -391,22 +373,13 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
     async def form_submitted(
         ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
     ) -> None:
-        deadline = ack_deadline()
         user_id = body["user"]["id"]
-        person = await who(deps, client, user_id)
-        if person is None:
-            lang = deps.settings.language.value
-            await ack(
-                response_action="errors", errors={"title": deps.plain("slack.unknown_user", lang)}
-            )
-            return
-        lang = person.language
         code = str(json.loads(view.get("private_metadata") or "{}").get("code") or "")
         values = view["state"]["values"]
         now = deps.clock.now()
 
-        def run(session: Session) -> str:
-            claim(session, deps, f"view:{view['id']}:{view.get('hash', '')}", user_id)
+        def run(session: Session, person: Person) -> str:
+            lang = person.language
             person.require_team("meeting_edit" if code else "meeting_create")
             fields = read_form(values, deps.settings.timezone)
             by = actor_of(person, user_id)
@@ -430,22 +403,19 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
                 show_zone=meeting.timezone != deps.settings.timezone,
             )
 
-        try:
-            answer = await deps.db(run, deadline=deadline)
-        except TooLate:
-            return  # Slack stopped waiting: nothing was kept, the person may try again
-        except AlreadyProcessed:
-            await ack()
+        done = await submitted_as(
+            deps,
+            client,
+            ack,
+            body,
+            view,
+            run,
+            where=_form_block,
+            unknown_block="title",
+        )
+        if done is None:
             return
-        except Inline as bad:
-            await ack(response_action="errors", errors={bad.block: bad.sentence(deps, lang)})
-            return
-        except DomainError as error:
-            await ack(
-                response_action="errors",
-                errors={_form_block(error): inline_error(deps, lang, error)},
-            )
-            return
+        _, answer = done
         await ack()
         deps.wake()
         await client.chat_postMessage(channel=user_id, text=answer)

@@ -32,12 +32,18 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlmodel import Session
 
 from bot.slack.blocks import text_section
-from bot.slack.deps import SlackDeps, TooLate, ack_deadline
+from bot.slack.deps import SlackDeps
 from bot.slack.identity import who
-from bot.slack.listeners.common import actor_of, claim, domain_message, inline_error, tell
+from bot.slack.listeners.common import (
+    Inline,
+    actor_of,
+    domain_message,
+    submitted_as,
+    tell,
+)
 from models import request_proposals as rp
 from models import requests as rq
-from models.errors import AlreadyProcessed, DomainError, InvalidDates
+from models.errors import DomainError, InvalidDates
 from models.people import Person
 from models.tables import Region
 from scheduling.dispatcher import Message
@@ -183,52 +189,45 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
     async def propose_submitted(
         ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
     ) -> None:
-        deadline = ack_deadline()
         user_id = body["user"]["id"]
-        person = await who(deps, client, user_id)
-        if person is None:
-            lang = deps.settings.language.value
-            await ack(
-                response_action="errors",
-                errors={BLOCKS[0]: deps.plain("slack.unknown_user", lang)},
-            )
-            return
-        lang = person.language
         ref = str(json.loads(view.get("private_metadata") or "{}").get("ref", ""))
         values = view["state"]["values"]
-        given: list[list[date]] = []
-        where: list[str] = []  # the block of each given option, for errors about option n
-        for block in BLOCKS:
-            parsed = _parse(_text(values, block))
-            if isinstance(parsed, str):
-                error = deps.plain("errors.invalid_date", lang, value=parsed)
-                await ack(response_action="errors", errors={block: error})
-                return
-            if parsed:
-                given.append(parsed)
-                where.append(block)
         now = deps.clock.now()
+        where: list[str] = []  # the block of each given option, for errors about option n
 
-        def run(session: Session) -> dict[str, Any]:
-            claim(session, deps, f"view:{view['id']}:{view.get('hash', '')}", user_id)
+        def run(session: Session, person: Person) -> dict[str, Any]:
+            given: list[list[date]] = []
+            where.clear()
+            for block in BLOCKS:
+                parsed = _parse(_text(values, block))
+                if isinstance(parsed, str):
+                    raise Inline(block, key="errors.invalid_date", value=parsed)
+                if parsed:
+                    given.append(parsed)
+                    where.append(block)
             proposal = rp.propose_dates(
                 session, ref, given, actor_of(person, user_id), now, person=person
             )
             return rp.describe(session, proposal)
 
-        try:
-            data = await deps.db(run, deadline=deadline)
-        except TooLate:
-            log.warning("proposal modal of %s answered too late for Slack; nothing kept", user_id)
-            return
-        except AlreadyProcessed:
-            await ack()
-            return
-        except DomainError as error:
+        def block_of(error: DomainError) -> str:
             option = int(error.params.get("option") or 0) if isinstance(error, InvalidDates) else 0
-            block = where[option - 1] if 0 < option <= len(where) else BLOCKS[0]
-            await ack(response_action="errors", errors={block: inline_error(deps, lang, error)})
+            return where[option - 1] if 0 < option <= len(where) else BLOCKS[0]
+
+        done = await submitted_as(
+            deps,
+            client,
+            ack,
+            body,
+            view,
+            run,
+            where=block_of,
+            unknown_block=BLOCKS[0],
+        )
+        if done is None:
             return
+        person, data = done
+        lang = person.language
         await ack()
         deps.wake()
         text = deps.t(

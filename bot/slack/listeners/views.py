@@ -7,7 +7,6 @@ runs before the ack; it is one short transaction, well within Slack's 3 s.
 from __future__ import annotations
 
 import json
-import logging
 from datetime import date
 from typing import Any
 
@@ -16,12 +15,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlmodel import Session
 
 from bot.slack import blocks
-from bot.slack.deps import SlackDeps, TooLate, ack_deadline
-from bot.slack.identity import Refused, acting, who
-from bot.slack.listeners.common import actor_of, claim, inline_error
+from bot.slack.deps import SlackDeps
+from bot.slack.listeners.common import actor_of, submitted_as
 from models import requests as rq
 from models.errors import (
-    AlreadyProcessed,
     DomainError,
     InsufficientBalance,
     InvalidQuantity,
@@ -31,8 +28,6 @@ from models.errors import (
 from models.people import Person
 from models.quantity import to_units
 from models.types import AllowanceKind
-
-log = logging.getLogger("sto.slack")
 
 
 def _value(values: dict[str, Any], block: str) -> Any:
@@ -62,7 +57,6 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
     async def request_submitted(
         ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
     ) -> None:
-        deadline = ack_deadline()
         user_id = body["user"]["id"]
         values = view["state"]["values"]
         has_region = "region" in values
@@ -73,7 +67,6 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
         now = deps.clock.now()
 
         def run(session: Session, person: Person) -> str:
-            claim(session, deps, f"view:{view['id']}:{view.get('hash', '')}", user_id)
             person.require_region("request", region)
             new = rq.NewRequest(
                 region=region,
@@ -87,56 +80,43 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             )
             return rq.submit(session, new, actor_of(person, user_id), now).ref
 
-        try:
-            done = await acting(deps, client, user_id, run, deadline=deadline)
-        except TooLate:
-            log.warning("request modal of %s answered too late for Slack; nothing kept", user_id)
-            return
-        except Refused as refused:
-            if isinstance(refused.error, AlreadyProcessed):
-                await ack()
-                return
-            message = inline_error(deps, refused.person.language, refused.error)
-            block = _block_for(refused.error, has_region)
-            await ack(response_action="errors", errors={block: message})
-            return
-        if done is None:
-            lang = deps.settings.language.value
-            await ack(
-                response_action="errors", errors={"days": deps.plain("slack.unknown_user", lang)}
-            )
-            return
-        await ack()
-        deps.wake()
+        done = await submitted_as(
+            deps,
+            client,
+            ack,
+            body,
+            view,
+            run,
+            where=lambda error: _block_for(error, has_region),
+            unknown_block="days",
+        )
+        if done is not None:
+            await ack()
+            deps.wake()
 
     @app.view(blocks.REJECT_MODAL)
     async def reject_submitted(
         ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
     ) -> None:
         user_id = body["user"]["id"]
-        person = await who(deps, client, user_id)
         meta = json.loads(view.get("private_metadata") or "{}")
         reason = str(_value(view["state"]["values"], "reason") or "")
-        lang = person.language if person else deps.settings.language.value
-        if person is None:
-            await ack(
-                response_action="errors", errors={"reason": deps.plain("slack.unknown_user", lang)}
-            )
-            return
         now = deps.clock.now()
 
-        def run(session: Session) -> None:
-            claim(session, deps, f"view:{view['id']}:{view.get('hash', '')}", user_id)
+        def run(session: Session, person: Person) -> None:
             person.require_team("reject")
             rq.reject(session, meta["ref"], actor_of(person, user_id), now, reason=reason)
 
-        try:
-            await deps.db(run)
-        except AlreadyProcessed:
+        done = await submitted_as(
+            deps,
+            client,
+            ack,
+            body,
+            view,
+            run,
+            where=lambda _: "reason",
+            unknown_block="reason",
+        )
+        if done is not None:
             await ack()
-            return
-        except DomainError as error:
-            await ack(response_action="errors", errors={"reason": inline_error(deps, lang, error)})
-            return
-        await ack()
-        deps.wake()
+            deps.wake()
