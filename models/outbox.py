@@ -9,9 +9,15 @@ Channels:
 - "slack": a direct message; `recipient` is a Slack user id;
 - "email": `recipient` is an address;
 - "team": the team's view of a subject (the request card in the team's Slack
-  channel); `recipient` is empty and the channel decides where;
+  channel, an absence); `recipient` is empty and the channel decides where;
 - "home": a person's App Home is out of date; `recipient` is a Slack user id, the
   row carries no content (models/homes.py writes these rows).
+
+Without Slack (no SLACK_BOT_TOKEN) `sto run` settles "team" and "home" rows as not
+applicable (cancelled; the team reads waiting requests with `sto requests list` and
+in its digest, absences with `sto supporters absences`), and a "slack" row goes by
+mail to its `fallback_email` (`to_contact`, `to_supporter`) or, without one (a
+meeting announcement, which has its own mail), is settled likewise.
 """
 
 from __future__ import annotations

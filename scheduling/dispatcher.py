@@ -54,8 +54,10 @@ class PermanentFailure(Exception):
 
 
 class NotApplicable(Exception):
-    """Nothing to deliver in this deployment (an App Home while Slack is off): the row is
-    cancelled, not failed, and nothing falls back to mail."""
+    """Nothing to deliver on this channel in this deployment (Slack is off): the row is
+    cancelled, not failed. A direct message that names a mail address (`fallback_email`)
+    goes out by mail instead, as when Slack refuses it for good; an App Home refresh or
+    the team's request card names none, so nothing becomes mail."""
 
 
 class Notifier(Protocol):
@@ -64,7 +66,7 @@ class Notifier(Protocol):
 
 class Discard:
     """The notifier of a channel that is off: its rows are settled as not applicable
-    instead of waiting for ever."""
+    (see `NotApplicable`) instead of waiting for ever."""
 
     def __init__(self, reason: str) -> None:
         self.reason = reason
@@ -146,7 +148,8 @@ class Dispatcher:
         now = self.clock.now()
         with transaction(self.engine) as session:
             if dropped is not None:
-                outbox.mark_dropped(session, message.id, message.attempts, now, dropped)
+                if outbox.mark_dropped(session, message.id, message.attempts, now, dropped):
+                    self._fall_back(session, message, now)
             elif error is None:
                 outbox.mark_sent(session, message.id, message.attempts, now)
             else:
@@ -160,8 +163,9 @@ class Dispatcher:
 
     @staticmethod
     def _fall_back(session: Session, message: Message, now: datetime) -> None:
-        """A Slack message that failed for good goes out by mail, in the same transaction
-        that marks it failed (so a crash cannot lose both, nor send the mail twice)."""
+        """A Slack message that failed for good, or that cannot go out because Slack is off,
+        goes out by mail, in the same transaction that settles it (so a crash cannot lose
+        both, nor send the mail twice)."""
         address = str(message.context.get("fallback_email") or "")
         if message.channel != outbox.OutboxChannel.slack or not address:
             return
