@@ -178,6 +178,19 @@ def team_slack_ids(session: Session) -> list[str]:
     return [r for r in rows if r]
 
 
+# Everyone with an App Home: a supporter or a contact with a Slack id.
+_WITH_SLACK = union(
+    core_select(_supporter.c.slack_user_id).where(_supporter.c.slack_user_id.is_not(None)),
+    core_select(_contact.c.slack_user_id).where(_contact.c.slack_user_id.is_not(None)),
+)
+
+
+def all_slack_ids(session: Session) -> list[str]:
+    """The Slack ids of everyone we know (supporters and contacts), each once, sorted."""
+    found = session.connection().execute(_WITH_SLACK).scalars()
+    return sorted(u for u in found if u)
+
+
 # Everyone who sees a region (the rule of `Person.region_codes`), asked at every change of it.
 _SEEING = union(
     core_select(_contact.c.slack_user_id)
