@@ -18,6 +18,9 @@ Where the changes are asked for (one hook per kind of data, not per verb):
 - `visits._touch`: a visit's day or status (a proposal shows in no home);
 - `meetings`: `team_changed` when a meeting is created, edited or cancelled
   and when registrations change;
+- imports (`csvimport.run_import`, with `TableKind.seen_by` per kind):
+  `people_changed` for whoever saw a written record before and whoever sees it
+  after (a region's old and new critical friend, a contact's old and new Slack id);
 - the periodic job `home_refresh` (scheduling/rules.py): `everyone_changed` early
   each working day, since a home also shows "this week" and what is upcoming, which
   change with the calendar and not with the data.
@@ -46,7 +49,7 @@ person waits (more only while transactions ran side by side).
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -76,6 +79,14 @@ def region_changed(session: Session, region_id: int, now: datetime) -> None:
 def team_changed(session: Session, now: datetime) -> None:
     """Something only the team's home shows changed (theme meetings): refresh the team's homes."""
     _refresh(session, ("team",), partial(people.team_slack_ids, session), now)
+
+
+def people_changed(session: Session, slack_ids: Iterable[str], now: datetime) -> int:
+    """What these people's homes show changed, or who they are (an import: a region's
+    critical friend, a contact's regions, a Slack id, a role): refresh their homes.
+    Returns how many were asked for."""
+    users = sorted({u for u in slack_ids if u})
+    return _refresh(session, ("people", tuple(users)), lambda: users, now)
 
 
 def everyone_changed(session: Session, now: datetime) -> int:

@@ -422,3 +422,88 @@ def test_the_early_refresh_follows_summer_time_and_joins_a_waiting_row(
     assert sorted(n.recipient for n in waiting(engine)) == sorted([TWENTE_CONTACT, COORDINATOR])
     assert tick(slack, datetime(2027, 6, 1, 4, 0, tzinfo=UTC)) == [("home_refresh", 4)]
     assert sorted(n.recipient for n in waiting(engine)) == EVERYONE  # one row each
+
+
+# --- imports change who sees what --------------------------------------------------------
+
+REGIONS_HEADER = (
+    "code,name,province,timezone,holiday_zone,support_days,cf_visits,critical_friend,source_url"
+)
+CONTACTS_HEADER = "email,name,regions,slack_user_id,language"
+SUPPORTERS_HEADER = (
+    "email,name,role,themes,working_days,max_visits_per_day,max_visits_per_week,"
+    "max_days_per_month,slack_user_id,language"
+)
+
+
+def imported(sto: Sto, tmp_path: Path, what: str, *lines: str, dry_run: bool = False) -> None:
+    path = tmp_path / f"{what}.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = sto("import", what, str(path), *(["--dry-run"] if dry_run else []))
+    assert result.code == 0, result.err
+
+
+def test_a_contacts_import_refreshes_the_homes_of_the_contacts_it_changes(
+    slack: SlackHarness, sto: Sto, engine: Engine, tmp_path: Path
+) -> None:
+    """A contact who now also works for TWENTE, a new contact, a Slack id that moves: their
+    homes (the old id's too, which now belongs to nobody) and nobody else's."""
+    contacts = (
+        CONTACTS_HEADER,
+        "zee@school.example,Zeger Zeeuw,ZEELAND;TWENTE,UZEE,nl",
+        "twe@school.example,Tineke Twent,TWENTE,UTWE2,nl",
+        "nieuw@school.example,Nina Nieuw,TWENTE,UNEW,en",
+    )
+    imported(sto, tmp_path, "contacts", *contacts, dry_run=True)
+    assert waiting(engine) == []  # a dry run changes nothing, not even a home
+    imported(sto, tmp_path, "contacts", *contacts)
+    assert sorted(n.recipient for n in waiting(engine)) == [
+        "UNEW",
+        TWENTE_CONTACT,
+        "UTWE2",
+        ZEELAND_CONTACT,
+    ]
+
+    slack.dispatch(homes=True)
+    assert sorted(published(slack)) == ["UNEW", TWENTE_CONTACT, "UTWE2", ZEELAND_CONTACT]
+    assert "Uw regio's*: TWENTE, ZEELAND" in home_of(slack, ZEELAND_CONTACT)
+    assert "*Your region*: TWENTE" in home_of(slack, "UNEW")
+    assert "Uw regio*: TWENTE" in home_of(slack, "UTWE2")
+    assert "niet bekend bij de STO-assistent" in home_of(slack, TWENTE_CONTACT)
+
+    imported(sto, tmp_path, "contacts", *contacts)  # the same file again changes nothing
+    assert waiting(engine) == []
+
+
+def test_a_regions_import_refreshes_the_old_and_the_new_critical_friend(
+    slack: SlackHarness, sto: Sto, engine: Engine, tmp_path: Path
+) -> None:
+    imported(
+        sto, tmp_path, "regions", REGIONS_HEADER,
+        "ZEELAND,Zeeland,,Europe/Amsterdam,zuid,4.5,4,,",
+        "TWENTE,Twente,,Europe/Amsterdam,zuid,5,4,cf@sto.example,",
+    )  # fmt: skip
+    # Everyone who saw ZEELAND (its friend is no longer Carla) or sees TWENTE now.
+    assert sorted(n.recipient for n in waiting(engine)) == sorted(
+        [ZEELAND_CONTACT, TWENTE_CONTACT, CRITICAL_FRIEND, COORDINATOR]
+    )
+    slack.dispatch(homes=True)
+    friend = home_of(slack, CRITICAL_FRIEND)
+    assert "Uw regio*: TWENTE" in friend and "Zeeland" not in friend
+
+
+def test_a_supporters_import_refreshes_their_own_the_teams_and_their_regions_homes(
+    slack: SlackHarness, sto: Sto, engine: Engine, tmp_path: Path
+) -> None:
+    """Carla (ZEELAND's critical friend) gets a new Slack id: her old and new home, the
+    team's (its week names her) and ZEELAND's contact (her visits)."""
+    imported(
+        sto, tmp_path, "supporters", SUPPORTERS_HEADER,
+        "cf@sto.example,Carla Vriend,critical_friend,,ma;di;wo;do;vr,2,5,10,UCF2,nl",
+    )  # fmt: skip
+    assert sorted(n.recipient for n in waiting(engine)) == sorted(
+        [ZEELAND_CONTACT, CRITICAL_FRIEND, "UCF2", COORDINATOR]
+    )
+    slack.dispatch(homes=True)
+    assert "Uw regio*: ZEELAND" in home_of(slack, "UCF2")
+    assert "niet bekend bij de STO-assistent" in home_of(slack, CRITICAL_FRIEND)
