@@ -54,10 +54,11 @@ class PermanentFailure(Exception):
 
 
 class NotApplicable(Exception):
-    """Nothing to deliver on this channel in this deployment (Slack is off): the row is
-    cancelled, not failed. A direct message that names a mail address (`fallback_email`)
-    goes out by mail instead, as when Slack refuses it for good; an App Home refresh or
-    the team's request card names none, so nothing becomes mail."""
+    """Nothing to deliver on this channel in this deployment (Slack is off). A direct
+    message that names a mail address (`fallback_email`) becomes that mail, the same row
+    (`outbox.redirect_to_mail`: same key, same Message-ID, so a mail answer to a proposal
+    finds it); any other row (an App Home refresh, the team's request card, an
+    announcement in Slack that has its own mail) is cancelled, not failed."""
 
 
 class Notifier(Protocol):
@@ -148,8 +149,11 @@ class Dispatcher:
         now = self.clock.now()
         with transaction(self.engine) as session:
             if dropped is not None:
-                if outbox.mark_dropped(session, message.id, message.attempts, now, dropped):
-                    self._fall_back(session, message, now)
+                by_mail = message.channel == outbox.OutboxChannel.slack and outbox.redirect_to_mail(
+                    session, message.id, message.attempts, now, dropped
+                )
+                if not by_mail:
+                    outbox.mark_dropped(session, message.id, message.attempts, now, dropped)
             elif error is None:
                 outbox.mark_sent(session, message.id, message.attempts, now)
             else:
@@ -163,9 +167,8 @@ class Dispatcher:
 
     @staticmethod
     def _fall_back(session: Session, message: Message, now: datetime) -> None:
-        """A Slack message that failed for good, or that cannot go out because Slack is off,
-        goes out by mail, in the same transaction that settles it (so a crash cannot lose
-        both, nor send the mail twice)."""
+        """A Slack message that failed for good goes out by mail, in the same transaction
+        that marks it failed (so a crash cannot lose both, nor send the mail twice)."""
         address = str(message.context.get("fallback_email") or "")
         if message.channel != outbox.OutboxChannel.slack or not address:
             return

@@ -34,7 +34,7 @@ from bot.render import Renderer
 from models import outbox
 from models.clock import FixedClock
 from models.db import transaction
-from models.tables import Notification
+from models.tables import Notification, Visit
 from scheduling.dispatcher import Discard, Dispatcher, Notifier
 from scheduling.jobs import PeriodicJobs
 from scheduling.rules import JOBS
@@ -42,6 +42,11 @@ from tests.cli_helpers import Sto
 from tests.conftest import RegionFactory
 from tests.slack_harness import populate
 from tests.test_periodic_jobs import add_contact, add_team, submit, utc
+from tests.test_visits_mail import OPTIONS as VISIT_OPTIONS
+from tests.test_visits_mail import WINDOW as VISIT_WINDOW
+from tests.test_visits_mail import Post, to
+from tests.visit_helpers import proposed_visit
+from tests.visit_helpers import world as visit_world
 
 STO = str(Path(sys.executable).parent / "sto")
 OFF = Discard("slack off")
@@ -90,11 +95,14 @@ def test_the_digest_reaches_a_team_member_with_a_slack_id_by_mail(
     for n in rows(engine):
         by_channel.setdefault(n.channel, set()).add((n.template, n.status))
     assert by_channel["team"] == {("team_request", "cancelled")}
-    sent_as = {"team_digest", "request_nudge", "unused_days"}
-    assert by_channel["slack"] == {(t, "cancelled") for t in sent_as}
-    assert by_channel["email"] == {(t, "sent") for t in sent_as}
-    assert {n.last_error for n in rows(engine) if n.channel != "email"} == {
-        "not applicable: slack off"
+    # The direct messages became mails, the same rows (so the same Message-ID).
+    assert "slack" not in by_channel
+    assert by_channel["email"] == {
+        (t, "sent") for t in ("team_digest", "request_nudge", "unused_days")
+    }
+    assert {n.last_error for n in rows(engine)} == {
+        "not applicable: slack off",  # the team's card
+        "not applicable: slack off; by mail instead",
     }
     digest = next(m for m in mailer.sent if "coordinator@sto.example" in str(m["To"]))
     body = digest.get_body(("plain",))
@@ -181,7 +189,7 @@ def test_sto_run_without_slack_leaves_nothing_waiting(
     assert {("slack", "request_submitted"), ("team", "team_request")} <= set(made.values())
     assert {("team", "absence_team"), ("home", "app_home")} <= set(made.values())
     [dm] = [key for key, (channel, _) in made.items() if channel == "slack"]
-    keys = [*made, f"{dm}:email"]  # and the mail that takes the direct message's place
+    keys = list(made)
 
     def mine() -> dict[str, Notification]:
         with Session(engine) as session:
@@ -200,13 +208,15 @@ def test_sto_run_without_slack_leaves_nothing_waiting(
     assert "Directe berichten gaan per e-mail" in log
     settled = mine()
     for key in made:
-        assert (settled[key].status, settled[key].last_error) == (
-            "cancelled",
-            "not applicable: slack off",
-        )
-    mailed = settled[f"{dm}:email"]
+        if key != dm:
+            assert (settled[key].status, settled[key].last_error) == (
+                "cancelled",
+                "not applicable: slack off",
+            )
+    mailed = settled[dm]  # the direct message became the mail
     assert (mailed.channel, mailed.template) == ("email", "request_submitted")
     assert (mailed.recipient, mailed.status) == ("zee@school.example", "sent")
+    assert "fallback_email" not in mailed.context
     [eml] = [
         email.message_from_bytes(p.read_bytes())
         for p in (tmp_path / "var" / "outbox").glob("*.eml")
@@ -219,3 +229,25 @@ def test_sto_run_without_slack_leaves_nothing_waiting(
     listed = cli("requests", "list", "--open", "--json").json()
     assert [(r["ref"], r["status"]) for r in listed] == [(ref, "submitted")]
     assert json.loads(cli("supporters", "absences", "--json").out)
+
+
+def test_a_visit_proposal_that_went_by_mail_is_answered_by_mail(
+    engine: Engine, make_region: RegionFactory, tmp_path: Path
+) -> None:
+    """The contact on Slack gets the proposal by mail while Slack is off; their answer "2"
+    is matched to it (its Message-ID is the proposal's) and schedules the visit."""
+    w = visit_world(engine, make_region)
+    visit_id, _ = proposed_visit(engine, w.zeeland, w.cf, VISIT_OPTIONS, window=VISIT_WINDOW)
+    post = Post(engine, tmp_path)
+    mail = post.dispatcher.notifiers["email"]
+    post.dispatcher = Dispatcher(
+        engine, {"slack": OFF, "team": OFF, "home": OFF, "email": mail}, post.clock
+    )
+    [proposal] = to(post.deliver(), "zee@school.example")
+    assert "kies een moment" in str(proposal["Subject"])
+
+    post.reply("Zeger Zeeuw <zee@school.example>", "2", proposal)
+    with Session(engine) as session:
+        visit = session.get(Visit, visit_id)
+        assert visit is not None
+        assert (visit.status, visit.day) == ("scheduled", VISIT_OPTIONS[1])
