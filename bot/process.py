@@ -102,7 +102,7 @@ async def run_async(settings: Settings, clock: Clock | None = None) -> None:
     else:
         # Nothing goes out in Slack: App Home refreshes and the team's request cards are
         # settled as not applicable (the team reads `sto requests list` and its digest), and
-        # a direct message goes by mail to the address it names (scheduling.dispatcher).
+        # a direct message becomes the mail to the address it names (scheduling.dispatcher).
         off = Discard("slack off")
         for channel in (OutboxChannel.slack, OutboxChannel.team, OutboxChannel.home):
             dispatcher.register(channel.value, off)
