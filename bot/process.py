@@ -26,6 +26,7 @@ from bot.render import default_renderer
 from config.settings import Settings, SlackMode
 from models.clock import Clock, SystemClock
 from models.db import make_engine, transaction
+from models.outbox import OutboxChannel
 from models.schema import upgrade
 from models.tables import Region
 from scheduling.dispatcher import Discard, Dispatcher
@@ -99,8 +100,12 @@ async def run_async(settings: Settings, clock: Clock | None = None) -> None:
         socket = _start_slack(settings, engine, clock, dispatcher, web_app)
         log.info(say.render("process.slack_on", lang, mode=str(settings.slack_mode)))
     else:
-        # Nobody builds an App Home: refreshes are settled as not applicable, not kept.
-        dispatcher.register("home", Discard("slack off"))
+        # Nothing goes out in Slack: App Home refreshes and the team's request cards are
+        # settled as not applicable (the team reads `sto requests list` and its digest), and
+        # a direct message becomes the mail to the address it names (scheduling.dispatcher).
+        off = Discard("slack off")
+        for channel in (OutboxChannel.slack, OutboxChannel.team, OutboxChannel.home):
+            dispatcher.register(channel.value, off)
         log.info(say.render("process.slack_off", lang))
 
     runner = web.AppRunner(web_app, access_log=None)

@@ -7,7 +7,8 @@ cell or raises `Bad` with a `Problem` code. `run_import` first validates the
 whole file (`validate`), collecting every `LineProblem` with its line
 number; only a file without problems is written, all of it in the caller's
 transaction, upserting rows by their key (case-insensitively) and reporting
-the outcome in an `ImportReport`.
+the outcome in an `ImportReport`. In the same transaction it asks for a fresh App
+Home for everyone who saw a written record or sees it now (`TableKind.seen_by`).
 
 The concrete kinds live in `models.imports` (regions, contacts, supporters)
 and `models.reference` (periods, school holidays). The sentence for every
@@ -26,7 +27,7 @@ from typing import Any, ClassVar
 
 from sqlmodel import Session, SQLModel, select
 
-from models import audit
+from models import audit, homes
 from models.actor import Actor
 
 
@@ -202,6 +203,12 @@ class TableKind:
         self, session: Session, obj: Any, row: Row, *, created: bool, by: Actor, now: datetime
     ) -> None:
         return None
+
+    def seen_by(self, session: Session, obj: Any) -> set[str]:
+        """The Slack ids whose App Home shows this record. Asked before a stored record is
+        written and again after, so whoever saw it and whoever sees it now (a region's
+        old and new critical friend, a contact's old and new Slack id) get a fresh home."""
+        return set()
 
 
 # --- the machinery ----------------------------------------------------------
@@ -397,6 +404,10 @@ def _write(
     by: Actor,
     now: datetime,
 ) -> None:
+    seeing: set[str] = set()
+    for _, obj in changes:
+        if obj is not None:
+            seeing |= kind.seen_by(session, obj)
     # A Slack id moving from one record to another must leave before it arrives.
     moving = [
         (obj, attr)
@@ -418,3 +429,5 @@ def _write(
                 setattr(obj, attr, value)
         session.flush()
         kind.after_write(session, obj, row, created=existing is None, by=by, now=now)
+        seeing |= kind.seen_by(session, obj)
+    homes.people_changed(session, seeing, now)

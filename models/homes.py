@@ -17,7 +17,13 @@ Where the changes are asked for (one hook per kind of data, not per verb):
   without a ledger entry (approve, schedule, assign);
 - `visits._touch`: a visit's day or status (a proposal shows in no home);
 - `meetings`: `team_changed` when a meeting is created, edited or cancelled
-  and when registrations change.
+  and when registrations change;
+- imports (`csvimport.run_import`, with `TableKind.seen_by` per kind):
+  `people_changed` for whoever saw a written record before and whoever sees it
+  after (a region's old and new critical friend, a contact's old and new Slack id);
+- the periodic job `home_refresh` (scheduling/rules.py): `everyone_changed` early
+  each working day, since a home also shows "this week" and what is upcoming, which
+  change with the calendar and not with the data.
 An absence changes homes only through what it moves (`requests.assign`, visits).
 
 Coalescing, so a burst (a roll-over of 77 regions, a run of submissions) is not
@@ -43,7 +49,7 @@ person waits (more only while transactions ran side by side).
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -75,11 +81,25 @@ def team_changed(session: Session, now: datetime) -> None:
     _refresh(session, ("team",), partial(people.team_slack_ids, session), now)
 
 
+def people_changed(session: Session, slack_ids: Iterable[str], now: datetime) -> int:
+    """What these people's homes show changed, or who they are (an import: a region's
+    critical friend, a contact's regions, a Slack id, a role): refresh their homes.
+    Returns how many were asked for."""
+    users = sorted({u for u in slack_ids if u})
+    return _refresh(session, ("people", tuple(users)), lambda: users, now)
+
+
+def everyone_changed(session: Session, now: datetime) -> int:
+    """The calendar moved on (a new working day: "this week", "upcoming"): refresh every
+    App Home. Returns how many people were asked for (each joins a waiting row if any)."""
+    return _refresh(session, ("everyone",), partial(people.all_slack_ids, session), now)
+
+
 def _refresh(
     session: Session, scope: Hashable, audience: Callable[[], list[str]], now: datetime
-) -> None:
+) -> int:
     if _asked(session, scope):
-        return
+        return 0
     users = [u for u in audience() if not _asked(session, ("user", u))]
     if users:
         # Locked until this transaction ends: delivered after it, so with this change.
@@ -110,6 +130,7 @@ def _refresh(
             _remember(session, ("user", user_id))
         session.flush()
     _remember(session, scope)
+    return len(users)
 
 
 def covered(session: Session, user_id: str, delivering: int, now: datetime) -> int:

@@ -26,7 +26,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from config.settings import Language
-from models import ledger
+from models import ledger, people
 from models.actor import Actor
 from models.csvimport import (
     Bad,
@@ -187,6 +187,13 @@ class _Supporters(TableKind):
             return [("role", Problem.still_critical_friend, role)]
         return []
 
+    def seen_by(self, session: Session, obj: Any) -> set[str]:
+        """Their own home (their role decides what it shows), the team's (its week names
+        them) and the homes of the regions they are critical friend of."""
+        regions = session.exec(select(Region.id).where(Region.critical_friend_id == obj.id)).all()
+        own = {obj.slack_user_id} if obj.slack_user_id else set()
+        return own | set(people.slack_ids_seeing_any(session, [r for r in regions if r]))
+
 
 class _Regions(TableKind):
     name = "regions"
@@ -232,6 +239,10 @@ class _Regions(TableKind):
     ) -> None:
         if created:
             grant_yearly_allowances(session, [obj], by, now)
+
+    def seen_by(self, session: Session, obj: Any) -> set[str]:
+        """Everyone who sees the region: its contacts, its critical friend, the team."""
+        return set(people.slack_ids_seeing(session, obj.id))
 
 
 class _Contacts(TableKind):
@@ -281,6 +292,10 @@ class _Contacts(TableKind):
         for region_id in wanted - {link.region_id for link in links}:
             session.add(RegionContact(region_id=region_id, contact_id=obj.id))
         session.flush()
+
+    def seen_by(self, session: Session, obj: Any) -> set[str]:
+        """Only their own home shows a contact (their regions, in their language)."""
+        return {obj.slack_user_id} if obj.slack_user_id else set()
 
 
 # --- the three imports ----------------------------------------------------

@@ -9,9 +9,15 @@ Channels:
 - "slack": a direct message; `recipient` is a Slack user id;
 - "email": `recipient` is an address;
 - "team": the team's view of a subject (the request card in the team's Slack
-  channel); `recipient` is empty and the channel decides where;
+  channel, an absence); `recipient` is empty and the channel decides where;
 - "home": a person's App Home is out of date; `recipient` is a Slack user id, the
   row carries no content (models/homes.py writes these rows).
+
+Without Slack (no SLACK_BOT_TOKEN) `sto run` settles "team" and "home" rows as not
+applicable (cancelled; the team reads waiting requests with `sto requests list` and
+in its digest, absences with `sto supporters absences`), and a "slack" row becomes
+the mail to its `fallback_email` (`to_contact`, `to_supporter`; `redirect_to_mail`)
+or, without one (a meeting announcement, which has its own mail), is settled likewise.
 """
 
 from __future__ import annotations
@@ -246,6 +252,28 @@ def mark_dropped(
     row.status = N.cancelled.value
     row.last_error = f"not applicable: {reason}"[:2000]
     row.lease_until = None
+    session.add(row)
+    return True
+
+
+def redirect_to_mail(
+    session: Session, notification_id: int, attempts: int, now: datetime, reason: str
+) -> bool:
+    """A direct message that cannot go out in Slack in this deployment (Slack is off)
+    becomes the mail to its `fallback_email`: the same row, so the same key and the same
+    Message-ID, which a mail answer to it (a visit proposal's "2") is matched by. False
+    when the row is no longer ours or names no address."""
+    row = _held(session, notification_id, attempts, now)
+    address = str((row.context or {}).get("fallback_email") or "") if row is not None else ""
+    if row is None or not address:
+        return False
+    row.channel = OutboxChannel.email.value
+    row.recipient = address
+    row.context = {k: v for k, v in row.context.items() if k != "fallback_email"}
+    row.status = N.pending.value
+    row.due_at = now
+    row.lease_until = None
+    row.last_error = f"not applicable: {reason}; by mail instead"[:2000]
     session.add(row)
     return True
 

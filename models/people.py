@@ -7,6 +7,7 @@ regions and are the only ones who approve, reject, assign and adjust.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -178,6 +179,19 @@ def team_slack_ids(session: Session) -> list[str]:
     return [r for r in rows if r]
 
 
+# Everyone with an App Home: a supporter or a contact with a Slack id.
+_WITH_SLACK = union(
+    core_select(_supporter.c.slack_user_id).where(_supporter.c.slack_user_id.is_not(None)),
+    core_select(_contact.c.slack_user_id).where(_contact.c.slack_user_id.is_not(None)),
+)
+
+
+def all_slack_ids(session: Session) -> list[str]:
+    """The Slack ids of everyone we know (supporters and contacts), each once, sorted."""
+    found = session.connection().execute(_WITH_SLACK).scalars()
+    return sorted(u for u in found if u)
+
+
 # Everyone who sees a region (the rule of `Person.region_codes`), asked at every change of it.
 _SEEING = union(
     core_select(_contact.c.slack_user_id)
@@ -196,4 +210,25 @@ def slack_ids_seeing(session: Session, region_id: int) -> list[str]:
     """The Slack ids of everyone who sees this region: its contacts, its critical
     friend and the team, each once, sorted."""
     found = session.connection().execute(_SEEING, {"region_id": region_id}).scalars()
+    return sorted(u for u in found if u)
+
+
+# The same for several regions at once (an import that changes who sees what).
+_SEEING_ANY = union(
+    core_select(_contact.c.slack_user_id)
+    .join(_region_contact, _region_contact.c.contact_id == _contact.c.id)
+    .where(_region_contact.c.region_id.in_(bindparam("region_ids", expanding=True))),
+    core_select(_supporter.c.slack_user_id)
+    .join(_region, _region.c.critical_friend_id == _supporter.c.id)
+    .where(_region.c.id.in_(bindparam("region_ids", expanding=True))),
+    core_select(_supporter.c.slack_user_id).where(
+        _supporter.c.role == SupporterRole.coordinator.value
+    ),
+)
+
+
+def slack_ids_seeing_any(session: Session, region_ids: Iterable[int]) -> list[str]:
+    """The Slack ids of everyone who sees one of these regions (and the team), sorted."""
+    ids = sorted(set(region_ids))
+    found = session.connection().execute(_SEEING_ANY, {"region_ids": ids}).scalars()
     return sorted(u for u in found if u)

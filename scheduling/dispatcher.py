@@ -54,8 +54,11 @@ class PermanentFailure(Exception):
 
 
 class NotApplicable(Exception):
-    """Nothing to deliver in this deployment (an App Home while Slack is off): the row is
-    cancelled, not failed, and nothing falls back to mail."""
+    """Nothing to deliver on this channel in this deployment (Slack is off). A direct
+    message that names a mail address (`fallback_email`) becomes that mail, the same row
+    (`outbox.redirect_to_mail`: same key, same Message-ID, so a mail answer to a proposal
+    finds it); any other row (an App Home refresh, the team's request card, an
+    announcement in Slack that has its own mail) is cancelled, not failed."""
 
 
 class Notifier(Protocol):
@@ -64,7 +67,7 @@ class Notifier(Protocol):
 
 class Discard:
     """The notifier of a channel that is off: its rows are settled as not applicable
-    instead of waiting for ever."""
+    (see `NotApplicable`) instead of waiting for ever."""
 
     def __init__(self, reason: str) -> None:
         self.reason = reason
@@ -146,7 +149,11 @@ class Dispatcher:
         now = self.clock.now()
         with transaction(self.engine) as session:
             if dropped is not None:
-                outbox.mark_dropped(session, message.id, message.attempts, now, dropped)
+                by_mail = message.channel == outbox.OutboxChannel.slack and outbox.redirect_to_mail(
+                    session, message.id, message.attempts, now, dropped
+                )
+                if not by_mail:
+                    outbox.mark_dropped(session, message.id, message.attempts, now, dropped)
             elif error is None:
                 outbox.mark_sent(session, message.id, message.attempts, now)
             else:

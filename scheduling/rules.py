@@ -9,7 +9,10 @@ Rules that follow from a single change (a visit's reminders, a meeting's
 48-hour reminder, a request's invitation) are written by the domain in the
 transaction of that change; the rules here are the ones that follow from
 the calendar: the team's digest, nudges for requests nobody handled, the
-supporters' week agenda, the unused-days reminders and the period roll-over.
+supporters' week agenda, the unused-days reminders, the period roll-over and
+the early refresh of every App Home. (The home refresh writes no dedupe key per
+occurrence: its once-only is the occurrence's `JobRun`, and a waiting refresh
+absorbs it.)
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from models import ledger, outbox, quota
+from models import homes, ledger, outbox, quota
 from models.actor import Actor
 from models.errors import NoAllowance, NoCurrentPeriod
 from models.imports import grant_yearly_allowances
@@ -42,6 +45,7 @@ from scheduling.calendar import WorkingCalendar
 from scheduling.jobs import DaysOfYear, Job, JobContext, WeekStart, WorkingDays
 
 NINE = time(9, 0)
+HOME_REFRESH = time(6, 0)  # before the working day starts: "this week" is this week
 NUDGE_AFTER = (1, 3, 5)  # working days a submitted request waits before the team is nudged
 LONG_WAIT = 2  # working days after which the digest lists a request first
 CONFIRM_ESCALATION = 5  # working days after a visit without confirmation: the team is told
@@ -483,7 +487,16 @@ def roll_over(session: Session, ctx: JobContext) -> int:
     return written
 
 
+def refresh_homes(session: Session, ctx: JobContext) -> int:
+    """Early each working day: every App Home is published again, because what it shows
+    moves with the calendar too (the team's "this week", upcoming visits and meetings),
+    not only with the data. Coalesced like every refresh (models/homes.py); without
+    Slack `sto run` settles these rows as not applicable."""
+    return homes.everyone_changed(session, ctx.now)
+
+
 JOBS: tuple[Job, ...] = (
+    Job("home_refresh", WorkingDays(HOME_REFRESH, timedelta(hours=12)), refresh_homes),
     Job("team_digest", WorkingDays(NINE, timedelta(hours=8)), team_digest),
     Job("nudges", WorkingDays(NINE, timedelta(hours=8)), nudges),
     Job("unconfirmed_visits", WorkingDays(NINE, timedelta(hours=8)), unconfirmed_visits),

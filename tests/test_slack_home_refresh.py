@@ -27,6 +27,8 @@ from models.db import transaction
 from models.periods import get_period
 from models.tables import Allowance, Notification, Region
 from models.types import AllowanceKind
+from scheduling.jobs import PeriodicJobs
+from scheduling.rules import JOBS
 from tests.cli_helpers import Sto
 from tests.conftest import NOW, TEAM, RegionFactory
 from tests.slack_harness import (
@@ -276,7 +278,8 @@ def test_sto_run_without_slack_settles_the_refreshes(
     now = datetime.now(UTC) - timedelta(minutes=1)  # `sto run` keeps the real time
     cli = Sto(engine, capsys, monkeypatch, now)
     assert cli("quota", "adjust", "ZEELAND", "1", "--reason", "extra").code == 0
-    assert len(waiting(engine)) == 3
+    made = {n.id for n in waiting(engine)}
+    assert len(made) == 3
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -294,7 +297,9 @@ def test_sto_run_without_slack_settles_the_refreshes(
     )
     try:
         deadline = time.monotonic() + 20
-        while waiting(engine):
+        # Only these rows: the real day's periodic jobs (the early refresh of every home)
+        # may add rows of their own meanwhile.
+        while made & {n.id for n in waiting(engine)}:
             assert process.poll() is None
             if time.monotonic() > deadline:
                 process.send_signal(signal.SIGTERM)
@@ -306,9 +311,11 @@ def test_sto_run_without_slack_settles_the_refreshes(
     assert process.returncode == 0, output
     with Session(engine) as session:
         rows = session.exec(select(Notification)).all()
-    assert {n.channel for n in rows} == {"home"}  # no mail instead
-    assert {n.status for n in rows} == {"cancelled"}
-    assert {n.last_error for n in rows} == {"not applicable: slack off"}
+    assert not [n for n in rows if n.dedupe_key.startswith("home:") and n.channel != "home"]
+    assert not [n for n in rows if n.template == homes.TEMPLATE and n.channel != "home"]
+    ours = [n for n in rows if n.id in made]
+    assert {n.status for n in ours} == {"cancelled"}
+    assert {n.last_error for n in ours} == {"not applicable: slack off"}
 
 
 def test_a_change_committed_during_delivery_is_not_lost(
@@ -345,3 +352,158 @@ def test_a_change_committed_during_delivery_is_not_lost(
     slack.dispatch(homes=True)
     assert sorted(published(slack)) == sorted(ZEELAND_HOMES)  # once each, after the change
     assert "6,5 dag beschikbaar" in home_of(slack, COORDINATOR)  # 4,5 + 1 + 1 (2 half days)
+
+
+# --- the calendar moves on: the early refresh of every home --------------------------------
+
+
+def tick(slack: SlackHarness, at: datetime) -> list[tuple[str, int]]:
+    """The periodic jobs at `at` (time travel), on the Slack app's clock."""
+    slack.clock.set(at)
+    jobs = PeriodicJobs(slack.engine, slack.clock, JOBS, timezone="Europe/Amsterdam", holder="t")
+    return [(r.job, r.written) for r in jobs.tick() if r.job == "home_refresh"]
+
+
+EVERYONE = sorted([ZEELAND_CONTACT, TWENTE_CONTACT, CRITICAL_FRIEND, COORDINATOR])
+
+
+def test_every_home_is_refreshed_early_each_working_day(
+    slack: SlackHarness, engine: Engine
+) -> None:
+    """The team's "this week" turns with the week and a contact's upcoming visits drop a
+    day that passed, though no data changed: a job at 06:00 (STO_TIMEZONE) on working
+    days publishes every home again, once per day."""
+    with Session(engine) as session:
+        zeeland = session.exec(select(Region).where(Region.code == "ZEELAND")).one()
+        assert zeeland.id is not None and zeeland.critical_friend_id is not None
+        region_id, friend_id = zeeland.id, zeeland.critical_friend_id
+    wednesday = date(2026, 12, 9)  # next week: NOW is Monday 30 November 2026
+    _, proposal = proposed_visit(engine, region_id, friend_id, (wednesday,))
+    with transaction(engine) as session:
+        vs.choose_slot(session, proposal, 1, TEAM, NOW)
+    slack.dispatch(homes=True)
+    line = "woensdag 9 december 2026: bezoek 1 van de critical friend · Zeeland · Carla Vriend"
+    assert line not in home_of(slack, COORDINATOR)  # not this week
+    assert line in home_of(slack, ZEELAND_CONTACT)  # upcoming
+    before = len(published(slack))
+
+    # Monday 7 December, 05:59 in Amsterdam (04:59 UTC): not yet.
+    assert tick(slack, datetime(2026, 12, 7, 4, 59, tzinfo=UTC)) == []
+    # 06:00: every Slack user's home, the next week's visit now in the team's week.
+    assert tick(slack, datetime(2026, 12, 7, 5, 0, tzinfo=UTC)) == [("home_refresh", 4)]
+    assert sorted(n.recipient for n in waiting(engine)) == EVERYONE
+    assert tick(slack, datetime(2026, 12, 7, 9, 0, tzinfo=UTC)) == []  # once a day
+    slack.dispatch(homes=True)
+    assert sorted(published(slack)[before:]) == EVERYONE
+    assert line in home_of(slack, COORDINATOR)
+    assert "7 december 2026" in home_of(slack, COORDINATOR)
+
+    # Thursday 10 December: the visit's day has passed, the contact's home drops it.
+    before = len(published(slack))
+    assert tick(slack, datetime(2026, 12, 10, 5, 0, tzinfo=UTC)) == [("home_refresh", 4)]
+    slack.dispatch(homes=True)
+    assert sorted(published(slack)[before:]) == EVERYONE
+    assert line not in home_of(slack, ZEELAND_CONTACT)
+    assert "Bezoeken van de critical friend*: nog niets gepland" in home_of(slack, ZEELAND_CONTACT)
+
+    # No working day, no refresh: Saturday, and Christmas Day.
+    assert tick(slack, datetime(2026, 12, 12, 5, 0, tzinfo=UTC)) == []
+    assert tick(slack, datetime(2026, 12, 25, 5, 0, tzinfo=UTC)) == []
+
+
+def test_the_early_refresh_follows_summer_time_and_joins_a_waiting_row(
+    slack: SlackHarness, sto: Sto, engine: Engine
+) -> None:
+    """06:00 in Amsterdam is 04:00 UTC in summer; a person whose refresh already waits
+    gets no second row."""
+    assert tick(slack, datetime(2027, 6, 1, 3, 59, tzinfo=UTC)) == []
+    sto.clock.set(datetime(2027, 6, 1, 3, 59, 30, tzinfo=UTC))
+    assert sto("quota", "adjust", "TWENTE", "1", "--reason", "extra").code == 0
+    assert sorted(n.recipient for n in waiting(engine)) == sorted([TWENTE_CONTACT, COORDINATOR])
+    assert tick(slack, datetime(2027, 6, 1, 4, 0, tzinfo=UTC)) == [("home_refresh", 4)]
+    assert sorted(n.recipient for n in waiting(engine)) == EVERYONE  # one row each
+
+
+# --- imports change who sees what --------------------------------------------------------
+
+REGIONS_HEADER = (
+    "code,name,province,timezone,holiday_zone,support_days,cf_visits,critical_friend,source_url"
+)
+CONTACTS_HEADER = "email,name,regions,slack_user_id,language"
+SUPPORTERS_HEADER = (
+    "email,name,role,themes,working_days,max_visits_per_day,max_visits_per_week,"
+    "max_days_per_month,slack_user_id,language"
+)
+
+
+def imported(sto: Sto, tmp_path: Path, what: str, *lines: str, dry_run: bool = False) -> None:
+    path = tmp_path / f"{what}.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = sto("import", what, str(path), *(["--dry-run"] if dry_run else []))
+    assert result.code == 0, result.err
+
+
+def test_a_contacts_import_refreshes_the_homes_of_the_contacts_it_changes(
+    slack: SlackHarness, sto: Sto, engine: Engine, tmp_path: Path
+) -> None:
+    """A contact who now also works for TWENTE, a new contact, a Slack id that moves: their
+    homes (the old id's too, which now belongs to nobody) and nobody else's."""
+    contacts = (
+        CONTACTS_HEADER,
+        "zee@school.example,Zeger Zeeuw,ZEELAND;TWENTE,UZEE,nl",
+        "twe@school.example,Tineke Twent,TWENTE,UTWE2,nl",
+        "nieuw@school.example,Nina Nieuw,TWENTE,UNEW,en",
+    )
+    imported(sto, tmp_path, "contacts", *contacts, dry_run=True)
+    assert waiting(engine) == []  # a dry run changes nothing, not even a home
+    imported(sto, tmp_path, "contacts", *contacts)
+    assert sorted(n.recipient for n in waiting(engine)) == [
+        "UNEW",
+        TWENTE_CONTACT,
+        "UTWE2",
+        ZEELAND_CONTACT,
+    ]
+
+    slack.dispatch(homes=True)
+    assert sorted(published(slack)) == ["UNEW", TWENTE_CONTACT, "UTWE2", ZEELAND_CONTACT]
+    assert "Uw regio's*: TWENTE, ZEELAND" in home_of(slack, ZEELAND_CONTACT)
+    assert "*Your region*: TWENTE" in home_of(slack, "UNEW")
+    assert "Uw regio*: TWENTE" in home_of(slack, "UTWE2")
+    assert "niet bekend bij de STO-assistent" in home_of(slack, TWENTE_CONTACT)
+
+    imported(sto, tmp_path, "contacts", *contacts)  # the same file again changes nothing
+    assert waiting(engine) == []
+
+
+def test_a_regions_import_refreshes_the_old_and_the_new_critical_friend(
+    slack: SlackHarness, sto: Sto, engine: Engine, tmp_path: Path
+) -> None:
+    imported(
+        sto, tmp_path, "regions", REGIONS_HEADER,
+        "ZEELAND,Zeeland,,Europe/Amsterdam,zuid,4.5,4,,",
+        "TWENTE,Twente,,Europe/Amsterdam,zuid,5,4,cf@sto.example,",
+    )  # fmt: skip
+    # Everyone who saw ZEELAND (its friend is no longer Carla) or sees TWENTE now.
+    assert sorted(n.recipient for n in waiting(engine)) == sorted(
+        [ZEELAND_CONTACT, TWENTE_CONTACT, CRITICAL_FRIEND, COORDINATOR]
+    )
+    slack.dispatch(homes=True)
+    friend = home_of(slack, CRITICAL_FRIEND)
+    assert "Uw regio*: TWENTE" in friend and "Zeeland" not in friend
+
+
+def test_a_supporters_import_refreshes_their_own_the_teams_and_their_regions_homes(
+    slack: SlackHarness, sto: Sto, engine: Engine, tmp_path: Path
+) -> None:
+    """Carla (ZEELAND's critical friend) gets a new Slack id: her old and new home, the
+    team's (its week names her) and ZEELAND's contact (her visits)."""
+    imported(
+        sto, tmp_path, "supporters", SUPPORTERS_HEADER,
+        "cf@sto.example,Carla Vriend,critical_friend,,ma;di;wo;do;vr,2,5,10,UCF2,nl",
+    )  # fmt: skip
+    assert sorted(n.recipient for n in waiting(engine)) == sorted(
+        [ZEELAND_CONTACT, CRITICAL_FRIEND, "UCF2", COORDINATOR]
+    )
+    slack.dispatch(homes=True)
+    assert "Uw regio*: ZEELAND" in home_of(slack, "UCF2")
+    assert "niet bekend bij de STO-assistent" in home_of(slack, CRITICAL_FRIEND)
