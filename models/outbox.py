@@ -77,6 +77,12 @@ def enqueue(
     return session.exec(select(Notification).where(Notification.dedupe_key == key)).one()
 
 
+def mail_fallback_key(key: str) -> str:
+    """The key of the mail that stands in for a Slack message that failed for good
+    (its Message-ID follows from it: an answer to that mail is found by it)."""
+    return f"{key}:email"
+
+
 def to_contact(
     session: Session,
     contact: Contact,

@@ -174,7 +174,7 @@ class Dispatcher:
             return
         outbox.enqueue(
             session,
-            key=f"{message.key}:email",
+            key=outbox.mail_fallback_key(message.key),
             template=message.template,
             channel=outbox.OutboxChannel.email,
             recipient=address,

@@ -31,15 +31,20 @@ from bot.mail.compose import Composer
 from bot.mail.notifier import MailNotifier
 from bot.mail.outbound import RecordingMailer
 from bot.render import Renderer
+from bot.slack.app import web_client
+from bot.slack.deps import SlackDeps
+from bot.slack.notifier import SlackNotifier
+from config.settings import Settings
 from models import outbox
 from models.clock import FixedClock
 from models.db import transaction
-from models.tables import Notification, Visit
+from models.tables import Contact, Notification, Visit
 from scheduling.dispatcher import Discard, Dispatcher, Notifier
 from scheduling.jobs import PeriodicJobs
 from scheduling.rules import JOBS
 from tests.cli_helpers import Sto
 from tests.conftest import RegionFactory
+from tests.slack_fake import FakeSlackApi
 from tests.slack_harness import populate
 from tests.test_periodic_jobs import add_contact, add_team, submit, utc
 from tests.test_visits_mail import OPTIONS as VISIT_OPTIONS
@@ -251,3 +256,44 @@ def test_a_visit_proposal_that_went_by_mail_is_answered_by_mail(
         visit = session.get(Visit, visit_id)
         assert visit is not None
         assert (visit.status, visit.day) == ("scheduled", VISIT_OPTIONS[1])
+
+
+def test_a_visit_proposal_slack_refused_for_good_is_answered_by_mail(
+    engine: Engine, make_region: RegionFactory, tmp_path: Path
+) -> None:
+    """Slack is on but refuses the contact for good (user_not_found): the proposal goes
+    out as the mail standing in for it, and an answer "2" to that mail is matched."""
+    w = visit_world(engine, make_region)
+    visit_id, _ = proposed_visit(engine, w.zeeland, w.cf, VISIT_OPTIONS, window=VISIT_WINDOW)
+    post = Post(engine, tmp_path)
+    mail = post.dispatcher.notifiers["email"]
+    with FakeSlackApi() as api:
+        api.fail("conversations.open", "user_not_found", times=10)
+        settings = Settings(
+            database_url=engine.url.render_as_string(hide_password=False),
+            slack_bot_token=api.token,
+            slack_api_url=api.url,
+        )
+        deps = SlackDeps(settings=settings, engine=engine, clock=post.clock)
+        slack = SlackNotifier(deps, web_client(deps))
+        post.dispatcher = Dispatcher(
+            engine, {"slack": slack, "team": OFF, "home": OFF, "email": mail}, post.clock
+        )
+        [proposal] = to(post.deliver(), "zee@school.example")
+    assert "kies een moment" in str(proposal["Subject"])
+    with Session(engine) as session:
+        failed = session.exec(select(Notification).where(Notification.status == "failed")).all()
+    assert [n.recipient for n in failed] == [zeeland_slack_id(engine)]
+
+    post.reply("Zeger Zeeuw <zee@school.example>", "2", proposal)
+    with Session(engine) as session:
+        visit = session.get(Visit, visit_id)
+        assert visit is not None
+        assert (visit.status, visit.day) == ("scheduled", VISIT_OPTIONS[1])
+
+
+def zeeland_slack_id(engine: Engine) -> str:
+    with Session(engine) as session:
+        contact = session.exec(select(Contact).where(Contact.email == "zee@school.example")).one()
+        assert contact.slack_user_id is not None
+        return contact.slack_user_id

@@ -61,7 +61,9 @@ def answered(
         return None
     domain = domain_of(settings.mail_from)
     for proposal in proposals:
-        if message_id(key(proposal, contact.id), domain) in ids:
+        sent = key(proposal, contact.id)
+        # By mail from the start, or as the mail standing in for a Slack message that failed.
+        if {message_id(k, domain) for k in (sent, outbox.mail_fallback_key(sent))} & ids:
             return proposal
     return None
 
