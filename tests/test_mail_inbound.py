@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterator
 from email.message import EmailMessage
 from email.utils import make_msgid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -368,3 +369,82 @@ def test_never_more_than_a_few_answers_per_sender_per_hour(mailer: Inbound, engi
     for _ in range(8):
         send(mailer, mail(ZEE, "Hoeveel dagen hebben wij nog?"))
     assert [a.template for a in answers(engine)] == ["mail_balance"] * 5
+
+
+def corpus_reply(sender: str, body: str, reply_to: str, ref: str) -> bytes:
+    """A Thunderbird reply as the corpus has it (format=flowed, quoted history), with new words."""
+    raw = (Path(__file__).parent / "mail_corpus" / "cancellation_reply_sto_ref.eml").read_bytes()
+    swaps = {
+        b"Jan de Vries <j.devries@csg-noorderlicht.example>": f"Zeger <{sender}>".encode(),
+        b"<b1c2d3e4-0001-4cde-8f90-cancel@csg-noorderlicht.example>": make_msgid(
+            domain="client.example"
+        ).encode(),
+        b"<sto.55555555555555555555555555555555@sto.example>": reply_to.encode(),
+        b"<sto.request.STO-2027-0042@sto.example>\r\n ": b"",
+        b"STO-2027-0042": ref.encode(),
+        b"Wij willen deze aanvraag helaas annuleren. De studiedag gaat niet door.": body.encode(),
+    }
+    for old, new in swaps.items():
+        assert old in raw
+        raw = raw.replace(old, new)
+    return raw
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "kan ik later annuleren?",
+        "Is het mogelijk om te annuleren als het niet doorgaat?",
+        "can I cancel later?",
+        "Kan ik me later nog afmelden als het niet doorgaat?",
+        "kan ik ook een halve dag aanvragen?",
+    ],
+)
+def test_a_question_in_a_requests_thread_changes_nothing_and_goes_to_the_team(
+    mailer: Inbound,
+    engine: Engine,
+    question: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.cli_helpers import Sto
+
+    send(mailer, mail(ZEE, "Graag 1 dag inhoudelijk advies."))  # trusted From: acts at once
+    [submitted] = answers(engine)
+    [before] = requests(engine)
+    assert before.status == "submitted"
+    sto = Sto(engine, capsys, monkeypatch, NOW)
+    quota_before = sto("quota", "--json").json()
+
+    send(mailer, corpus_reply(ZEE, question, our_id(submitted), before.ref))
+
+    [after] = requests(engine)
+    assert (after.status, after.half_days, after.kind) == (before.status, 2, before.kind)
+    assert sto("quota", "--json").json() == quota_before
+    reply = answers(engine)[-1]
+    assert (reply.template, reply.recipient) == ("mail_question", ZEE)
+    assert reply.context["ref"] == before.ref
+    assert reply.context["in_reply_to"].endswith("@client.example>")
+    [flag] = sto("mail", "list", "--json").json()
+    assert (flag["sender"], flag["reason"]) == (ZEE, "question")
+    assert "vraag" in sto("mail", "list").out
+
+    # An instruction in the same thread still acts: a polite question addressed to us.
+    send(mailer, corpus_reply(ZEE, "Kunt u deze aanvraag annuleren?", our_id(reply), before.ref))
+    [cancelled] = requests(engine)
+    assert cancelled.status == "cancelled"
+
+
+def test_an_instruction_with_a_question_beside_it_acts_and_flags_the_question(
+    mailer: Inbound, engine: Engine
+) -> None:
+    send(mailer, mail(ZEE, "Graag 1 dag inhoudelijk advies."))
+    [submitted] = answers(engine)
+    body = "Graag annuleren. Kan ik later opnieuw aanvragen?"
+    send(mailer, corpus_reply(ZEE, body, our_id(submitted), requests(engine)[0].ref))
+    [request] = requests(engine)
+    assert request.status == "cancelled"
+    assert [a.template for a in answers(engine)] == ["request_submitted", "request_cancelled"]
+    with Session(engine) as session:
+        [flag] = session.exec(select(FlaggedMail)).all()
+    assert flag.reason == "question" and "opnieuw aanvragen" in flag.excerpt

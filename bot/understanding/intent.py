@@ -7,6 +7,28 @@ team,", "Alvast bedankt") carries no weight. A cancellation under a
 condition ("mocht het niet doorgaan, dan annuleren wij") or with a negation
 ("niet annuleren") does not count: cancelling is the one reading that acts
 on something existing, so it must be said plainly.
+
+A question about what is possible ("Kan ik later annuleren?", "Is het
+mogelijk om ook een halve dag aan te vragen?", "Can I cancel later?") asks,
+it does not instruct: such a sentence reads as `Intent.question`, whatever
+it names, so that a mail never acts on it. A polite request phrased as a
+question is an instruction, though: "Kunt u deze aanvraag annuleren?",
+"Wilt u ons afmelden?", "Could you cancel our request?" are addressed to
+us and ask us to act. What decides, per sentence, in this order:
+
+1. an indirect question about the writer's possibilities ("laat u weten
+   of wij nog kunnen annuleren", "let me know whether we can cancel") is a
+   question;
+2. words addressed to us or a plain wish ("kunt u", "wilt u", "graag",
+   "a.u.b.", "wij willen", "please", "could you", "we would like") make
+   an instruction;
+   asking for the thing itself ("kunnen wij 4 uur advies krijgen?") is a
+   request, as it always was;
+3. a sentence that ends in "?", or opens as a question about what the
+   writer may or can do ("kan ik", "mogen wij", "is het mogelijk", "hoe",
+   "can I", "is it possible"), is a question.
+
+A balance question stays a balance question: that one we answer.
 """
 
 from __future__ import annotations
@@ -24,6 +46,7 @@ class Intent(StrEnum):
     balance = "balance"  # how many days are left
     cancel = "cancel"  # withdraw a request or a registration
     register = "register"  # sign up for a theme meeting
+    question = "question"  # asks whether or how one of the above can be done: never acts
     unknown = "unknown"
 
 
@@ -58,6 +81,41 @@ _BALANCE = re.compile(
     r"|\bhebben\s+(?:wij|we)\s+nog\b.{0,40}\b(?:over|beschikbaar|tegoed)\b"
     r"|\bwhat(?:'s|\s+is)\s+(?:our|my|the)\s+balance\b"
 )
+# 1. An indirect question about what the writer (or anyone) may do.
+_INDIRECT = re.compile(
+    r"\b(?:weten|vertellen|horen|informeren|benieuwd|vraag|vragen|afvragen|navragen)\b"
+    r".{0,40}?\b(?:of|hoe|wanneer|tot\s+wanneer)\s+(?:ik|wij|we|het|dat|er|je|men|annuleren)\b"
+    r"|\b(?:know|tell|wonder\w*|ask\w*|find\s+out|check|confirm)\b"
+    r".{0,40}?\b(?:whether|if|how|when)\s+(?:i|we|it|one|there|cancel\w*)\b"
+)
+# 2. Addressed to us, or a plain wish: an instruction, even with a question mark.
+_ADDRESSED = re.compile(
+    r"\b(?:kunt|kan|kun|wilt|wil|zou|zoudt|kunnen|willen|zouden)\s+(?:u|jullie)\b"
+    r"|\b(?:kun|kan|wil|zou)\s+(?:je|jij)\b(?!.*\b(?:later|ook|achteraf|altijd|eventueel|"
+    r"kosteloos|zomaar|zelf)\b)"
+    r"|\bgraag\b|\ba\.?\s?u\.?\s?b\b|\balstublieft\b|\balsjeblieft\b|\bverzoek\w*"
+    r"|\b(?:ik|wij|we)\s+(?:wil|willen|wensen|verzoeken)\b|\bhierbij\b"
+    r"|\bplease\b|\bkindly\b|\b(?:can|could|would|will)\s+you\b"
+    r"|\b(?:i|we)\s+(?:want|wish|would\s+like)\b|\b(?:i|we)'d\s+like\b"
+)
+# ... and so is asking for the thing itself: "Kunnen wij 4 uur advies krijgen?" (not when
+# the thing is a cancellation: "kunnen wij ons geld terugkrijgen als we annuleren?").
+_GET = re.compile(
+    r"\b(?:kan|kun|kunnen|mag|mogen)\s+(?:ik|wij|we)\b.{0,60}?\b(?:krijgen|hebben|ontvangen)\b"
+    r"|\b(?:can|could|may)\s+(?:i|we)\s+(?:\w+\s+)?(?:get|have|receive)\b"
+)
+# 3. A question about what is possible, when no question mark says so.
+_POSSIBLE = re.compile(
+    r"\s*(?:[^\W\d_][\w ]{0,30},\s*)?"  # "Beste team, kan ik ..."
+    r"(?:(?:kan|kun|mag|moet|zal|zou)\s+(?:ik|je|jij|men)\b"
+    r"|(?:kunnen|mogen|moeten|zullen|zouden)\s+(?:wij|we)\b"
+    r"|(?:is|zou)\s+(?:het|er)\s+(?:\w+\s+)?(?:mogelijk|toegestaan|de\s+bedoeling)\b"
+    r"|hoe\b(?!\s+dan\s+ook)|tot\s+wanneer\b|wat\s+als\b"
+    r"|(?:can|could|may|should|must|shall)\s+(?:i|we)\b|(?:is|would)\s+it\s+(?:be\s+)?possible\b"
+    r"|(?:am\s+i|are\s+we)\s+able\b|how\s+(?:do|can|could|should|would)\b|what\s+if\b"
+    r"|do\s+(?:i|we)\s+(?:need|have)\b)"
+)
+
 # A request in words: a verb that asks for support outright ...
 _REQUEST_VERB = re.compile(
     r"\baanvragen\b|\bvra(?:gen|ag)\b(?:\s+\w+){0,6}?\s+aan\b|\binplannen\b|\bboeken\b"
@@ -68,6 +126,9 @@ _REQUEST_VERB = re.compile(
 _WISH = re.compile(
     r"\bwill?en\b.{0,30}?\bgraag\b|\bzou(?:den)?\b.{0,30}?\bgraag\b|\bgraag\b|\bwould\s+like\b"
     r"|\b(?:we|i)\s+need\b|\bplease\b|\bkunnen\s+(?:jullie|u|we|wij)\b|\b(?:could|can)\s+you\b"
+)
+_ASKED_FOR = re.compile(
+    r"\baan\s+te\s+vragen\b|\brequest\b|\bin\s+te\s+(?:plannen|schrijven)\b|\bte\s+boeken\b"
 )
 _SUPPORT_WORD = re.compile(
     r"ondersteun|hulp|\bhelp|begeleid|advies|advis|support|advice|guidance|sessie|session|workshop"
@@ -91,6 +152,15 @@ def _cancel_meant(sentence: str, match: re.Match[str]) -> bool:
     return not negated(sentence, match.start(), match.end())
 
 
+def _asks(sentence: str) -> bool:
+    """Whether a sentence asks a question rather than telling us to act (see the module doc)."""
+    if _INDIRECT.search(sentence):
+        return True
+    if _ADDRESSED.search(sentence) or (_GET.search(sentence) and not _CANCEL.search(sentence)):
+        return False
+    return sentence.rstrip().endswith("?") or _POSSIBLE.match(sentence) is not None
+
+
 def read_intent(
     text: str,
     amounts: Sequence[tuple[int, int]] = (),
@@ -104,9 +174,12 @@ def read_intent(
     a kind alone only makes a request when nothing else is asked ("Hoeveel
     dagen hebben wij nog? We overwegen procesbegeleiding." asks the balance).
 
+    A question about any of these (see the module doc) is `Intent.question`
+    and acts on nothing.
+
     Precedence: a cancellation, a registration, a request, a balance
-    question, a request named by its kind alone. Whatever else the message
-    wants is in `also`.
+    question, a request named by its kind alone, a question. Whatever else
+    the message wants is in `also`.
     """
     text = normalise(text)
     folded = fold(text)
@@ -114,6 +187,18 @@ def read_intent(
     kind_only = False
     for start, end in sentence_spans(folded):
         sentence = folded[start:end]
+        if not _BALANCE.search(sentence) and _asks(sentence):
+            # Whatever a question names, it only asks: "kan ik later annuleren?".
+            if (
+                _CANCEL.search(sentence)
+                or _REGISTER.search(sentence)
+                or _REQUEST_VERB.search(sentence)
+                or _SUPPORT_WORD.search(sentence)
+                or _ASKED_FOR.search(sentence)
+                or any(start <= s < end for s, _ in (*amounts, *kinds))
+            ):
+                seen.add(Intent.question)
+            continue
         cancels = [m for m in _CANCEL.finditer(sentence) if _cancel_meant(sentence, m)]
         registers = [
             m for m in _REGISTER.finditer(sentence) if not negated(sentence, m.start(), m.end())
@@ -139,6 +224,8 @@ def read_intent(
     found = [intent for intent in order if intent in seen]
     if kind_only and Intent.request not in seen:
         found.append(Intent.request)
+    if Intent.question in seen:
+        found.append(Intent.question)
     if not found:
         return IntentReading(Intent.unknown)
     return IntentReading(found[0], tuple(found[1:]))
