@@ -61,8 +61,9 @@ MAX_SUBJECT = 1000
 MAX_NAME = 200
 MAX_TEXT = 200_000  # far beyond any real request; keeps the memory per mail bounded
 MAX_HTML = 1_000_000  # Word's HTML of a long thread stays well below this
-# The new words are at the top. The quote reader's cost grows with the square
-# of the number of lines, so it reads only the head of a very long text.
+# The new words are at the top, so only the head of a very long text is read.
+# (The quote reader is linear in the number of lines; the head bounds the cost
+# of a hostile mail all the same, and keeps what is read the same as before.)
 MAX_READ_CHARS = 20_000
 MAX_READ_LINES = 500
 MAX_PARTS = 500
