@@ -448,3 +448,107 @@ def test_an_instruction_with_a_question_beside_it_acts_and_flags_the_question(
     with Session(engine) as session:
         [flag] = session.exec(select(FlaggedMail)).all()
     assert flag.reason == "question" and "opnieuw aanvragen" in flag.excerpt
+
+
+CORPUS = Path(__file__).parent / "mail_corpus"
+MEETING_UID = "sto-meeting-TB-2027-03-dd58dd4c0067@sto.example"
+
+
+def inbound_rows(engine: Engine) -> list[InboundMessage]:
+    with Session(engine) as session:
+        return list(session.exec(select(InboundMessage).order_by(col(InboundMessage.id))).all())
+
+
+def flagged(engine: Engine) -> list[FlaggedMail]:
+    with Session(engine) as session:
+        return list(session.exec(select(FlaggedMail)).all())
+
+
+@pytest.mark.parametrize(
+    ("name", "summary", "sender"),
+    [
+        (
+            "calendar_reply_outlook_accepted_nl.eml",
+            "calendar reply: ACCEPTED for meeting:TB-2027-03"
+            " by f.elamrani@rijnmond-techniek.example",
+            "f.elamrani@rijnmond-techniek.example",
+        ),
+        (
+            "calendar_reply_google_declined_nl.eml",
+            "calendar reply: DECLINED for meeting:TB-2027-03"
+            " by sanne.dekker.techniek@gmail.example",
+            "sanne.dekker.techniek@gmail.example",
+        ),
+        (
+            # Only the subject says it; the sender is nobody we know, so not kept.
+            "calendar_reply_outlook_tentative_en_subject_only.eml",
+            "calendar reply: TENTATIVE for request:STO-2027-0042",
+            "",
+        ),
+    ],
+)
+def test_calendar_replies_are_recorded_and_never_answered_or_flagged(
+    mailer: Inbound, engine: Engine, name: str, summary: str, sender: str
+) -> None:
+    raw = (CORPUS / name).read_bytes()
+    send(mailer, raw)
+    send(mailer, raw)  # delivered twice: recorded once
+    assert answers(engine) == []
+    assert flagged(engine) == []
+    assert requests(engine) == []
+    [row] = inbound_rows(engine)
+    assert (row.summary, row.sender) == (summary, sender)
+
+
+def test_a_calendar_reply_from_a_contact_names_them(mailer: Inbound, engine: Engine) -> None:
+    raw = (CORPUS / "calendar_reply_outlook_tentative_en_subject_only.eml").read_bytes()
+    send(mailer, raw.replace(b"a.smith@bes-techniek.example", ZEE.encode()))
+    assert answers(engine) == [] and flagged(engine) == []
+    [row] = inbound_rows(engine)
+    assert row.summary == f"calendar reply: TENTATIVE for request:STO-2027-0042 by {ZEE}"
+    assert row.sender == ZEE
+
+
+def test_a_calendar_reply_to_a_uid_not_ours_names_nobody(mailer: Inbound, engine: Engine) -> None:
+    raw = (CORPUS / "calendar_reply_google_declined_nl.eml").read_bytes()
+    forged = MEETING_UID.replace("dd58dd4c0067", "000000000000").encode()
+    raw = raw.replace(MEETING_UID.encode(), forged)
+    send(mailer, raw.replace(b"[TB-2027-03]", b"[intern]"))
+    assert answers(engine) == [] and flagged(engine) == []
+    [row] = inbound_rows(engine)
+    assert row.summary == f"calendar reply: DECLINED for UID {forged.decode()}"
+    assert row.sender == ""
+
+
+def test_our_own_invitation_answered_by_a_calendar_is_recognised(
+    mailer: Inbound, engine: Engine
+) -> None:
+    """The invitation as we send it, answered the way calendars do: METHOD:REPLY, PARTSTAT."""
+    from datetime import UTC, datetime
+
+    from bot.mail.calendar import Invite, Person, invite_uid, to_ics
+
+    invite = Invite(
+        uid=invite_uid("visit:7", domain_of("ondersteuning@sto.example")),
+        sequence=3,
+        summary="Bezoek critical friend Piet, Zeeland (Sterk Techniekonderwijs)",
+        description="",
+        organizer=Person("ondersteuning@sto.example", "Ondersteuningsteam"),
+        attendee=Person(ZEE, "Zeger Zeeuw"),
+        start=datetime(2027, 3, 10, 9, 0, tzinfo=UTC),
+        end=datetime(2027, 3, 10, 11, 0, tzinfo=UTC),
+    )
+    ics = to_ics(invite, stamp=datetime(2026, 11, 30, 9, 0, tzinfo=UTC))
+    answer = ics.replace("METHOD:REQUEST", "METHOD:REPLY").replace("NEEDS-ACTION", "ACCEPTED")
+    msg = EmailMessage()
+    msg["From"] = f"Zeger Zeeuw <{ZEE}>"
+    msg["To"] = "ondersteuning@sto.example"
+    msg["Subject"] = f"Accepted: {invite.summary}"
+    msg["Message-ID"] = make_msgid(domain="client.example")
+    msg["Date"] = "Mon, 30 Nov 2026 10:00:00 +0100"
+    msg.set_content("")
+    msg.add_alternative(answer, subtype="calendar", params={"method": "REPLY"})
+    send(mailer, bytes(msg))
+    assert answers(engine) == [] and flagged(engine) == []
+    [row] = inbound_rows(engine)
+    assert row.summary == f"calendar reply: ACCEPTED for visit:7 by {ZEE}"

@@ -69,6 +69,8 @@ MAX_READ_LINES = 500
 MAX_PARTS = 500
 MAX_DEPTH = 30
 MAX_IDS = 100
+MAX_CALENDAR = 100_000  # a calendar reply is a few kilobytes; more is not read
+_CALENDAR_TYPES = frozenset({"text/calendar", "application/ics"})
 MAX_MESSAGE_ID = 250  # the inbound table keeps 500 characters
 # The registry's address parser is quadratic on some input ('"' * 20_000 takes
 # seconds); a longer value is read with a plain pattern instead.
@@ -254,6 +256,10 @@ class ParsedMail:
     content_type: str  # of the whole message, e.g. "multipart/report"
     size: int  # bytes received
     problems: tuple[str, ...]
+    # The first iCalendar part (text/calendar, or an attached .ics), as text: a
+    # calendar's answer to an invitation says what it is there (METHOD:REPLY).
+    # The part is listed in `attachments` too.
+    calendar: str = ""
 
 
 def parse(
@@ -348,6 +354,7 @@ def _parse(raw: bytes, max_bytes: int, max_attachment: int, problems: _Problems)
         content_type=_part_info(msg).content_type,
         size=len(raw),
         problems=problems.as_tuple(),
+        calendar=body.calendar or "",
     )
 
 
@@ -700,6 +707,7 @@ class _Body:
         self.plain: list[str] = []
         self.html: str | None = None
         self.attachments: list[Attachment] = []
+        self.calendar: str | None = None
         self.salvaged = False  # one re-read per mail: a salvage never salvages itself
 
     def read(self, msg: Message) -> None:
@@ -761,7 +769,13 @@ class _Body:
             else:
                 self.plain.append(text)
             return
-        self._attach(part, info, estimated=_encoded_size(part))
+        estimated = _encoded_size(part)
+        if ctype in _CALENDAR_TYPES and self.calendar is None and estimated <= self.max_attachment:
+            data = self._payload(part)
+            if data is not None:
+                charset = info.params.get("charset") or "utf-8"  # RFC 5545: UTF-8
+                self.calendar = _decode_bytes(data[:MAX_CALENDAR], charset)[0]
+        self._attach(part, info, estimated=estimated)
 
     def _attach(self, part: Message, info: _PartInfo, *, estimated: int) -> None:
         ctype = info.content_type
