@@ -144,6 +144,7 @@ PHRASINGS: list[tuple[str, Intent]] = [
     ("Ik wil de aanvraag annuleren. Kan dat nog?", CANCEL),
     ("Verzoek om de aanvraag te annuleren.", CANCEL),
     ("Helaas kunnen we niet komen, dus annuleren wij.", CANCEL),
+    ("Helaas, kan ik niet komen. Graag afmelden.", CANCEL),
     ("Ik wil vragen of u de aanvraag wilt annuleren.", CANCEL),
     # English instructions
     ("please cancel", CANCEL),
@@ -169,6 +170,12 @@ PHRASINGS: list[tuple[str, Intent]] = [
     ("Is de aanvraag al geannuleerd?", QUESTION),
     ("Wat gebeurt er als wij annuleren?", QUESTION),
     ("Beste team, kan ik me later nog afmelden?", QUESTION),
+    ("Is het mogelijk om af te melden als ik ziek ben?", QUESTION),
+    ("Is het mogelijk de aanvraag in te trekken?", QUESTION),
+    ("What if I can't make it?", QUESTION),
+    ("Wat als ik niet kan komen?", QUESTION),
+    ("Kan ik ook iets later komen?", QUESTION),
+    ("Ik kan niet komen, kan ik iemand anders sturen?", QUESTION),
     ("Kunt u mij laten weten of ik later nog kan annuleren?", QUESTION),
     ("Wij willen graag weten of we later nog kunnen annuleren.", QUESTION),
     # English questions about cancelling

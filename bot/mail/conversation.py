@@ -141,7 +141,8 @@ class Conversation:
         expecting = list((thread.draft or {}).get("missing") or [])
         found = understand(self.mail.new_text or self.mail.subject, self.today, expecting=expecting)
         outcome = self._act_on(contact, person, thread, found)
-        if Intent.question in found.also and not outcome.startswith("flagged"):
+        asked = Intent.question in (found.intent, *found.also)
+        if asked and not outcome.startswith("flagged"):
             # Acted on the instruction; the question beside it is for the team to answer.
             self._flag("question")
             outcome = f"{outcome}; question flagged"

@@ -107,8 +107,8 @@ _GET = re.compile(
 # 3. A question about what is possible, when no question mark says so.
 _POSSIBLE = re.compile(
     r"\s*(?:[^\W\d_][\w ]{0,30},\s*)?"  # "Beste team, kan ik ..."
-    r"(?:(?:kan|kun|mag|moet|zal|zou)\s+(?:ik|je|jij|men)\b"
-    r"|(?:kunnen|mogen|moeten|zullen|zouden)\s+(?:wij|we)\b"
+    r"(?:(?:kan|kun|mag|moet|zal|zou)\s+(?:ik|je|jij|men)\b(?!\s+(?:\w+\s+)?niet\b)"
+    r"|(?:kunnen|mogen|moeten|zullen|zouden)\s+(?:wij|we)\b(?!\s+(?:\w+\s+)?niet\b)"
     r"|(?:is|zou)\s+(?:het|er)\s+(?:\w+\s+)?(?:mogelijk|toegestaan|de\s+bedoeling)\b"
     r"|hoe\b(?!\s+dan\s+ook)|tot\s+wanneer\b|wat\s+als\b"
     r"|(?:can|could|may|should|must|shall)\s+(?:i|we)\b|(?:is|would)\s+it\s+(?:be\s+)?possible\b"
@@ -127,8 +127,15 @@ _WISH = re.compile(
     r"\bwill?en\b.{0,30}?\bgraag\b|\bzou(?:den)?\b.{0,30}?\bgraag\b|\bgraag\b|\bwould\s+like\b"
     r"|\b(?:we|i)\s+need\b|\bplease\b|\bkunnen\s+(?:jullie|u|we|wij)\b|\b(?:could|can)\s+you\b"
 )
+# What a question may name in words the instructions above do not read ("om af te melden").
 _ASKED_FOR = re.compile(
-    r"\baan\s+te\s+vragen\b|\brequest\b|\bin\s+te\s+(?:plannen|schrijven)\b|\bte\s+boeken\b"
+    r"\b(?:aan|af)\s+te\s+(?:vragen|melden|zeggen)\b|\bin\s+te\s+(?:plannen|schrijven|trekken)\b"
+    r"|\bte\s+boeken\b|\brequest\b"
+)
+# Coming to a meeting or not: a question about it ("What if I can't make it?") asks too.
+_COMING = re.compile(
+    r"\bkom(?:en|t)?\b|\baanwezig\b|\bdeelnem\w*|\bmeedoen\b|\bverhinderd\b"
+    r"|\bcom(?:e|ing)\b|\battend\w*|\bmake\s+it\b|\bjoin\b"
 )
 _SUPPORT_WORD = re.compile(
     r"ondersteun|hulp|\bhelp|begeleid|advies|advis|support|advice|guidance|sessie|session|workshop"
@@ -152,8 +159,12 @@ def _cancel_meant(sentence: str, match: re.Match[str]) -> bool:
     return not negated(sentence, match.start(), match.end())
 
 
-def _asks(sentence: str) -> bool:
-    """Whether a sentence asks a question rather than telling us to act (see the module doc)."""
+def is_question(sentence: str) -> bool:
+    """Whether a (folded) sentence asks rather than tells us to act (see the module doc).
+
+    Without a question mark, "Helaas, kan ik niet komen" says something: a
+    negation right after the opener makes it a statement.
+    """
     if _INDIRECT.search(sentence):
         return True
     if _ADDRESSED.search(sentence) or (_GET.search(sentence) and not _CANCEL.search(sentence)):
@@ -187,7 +198,7 @@ def read_intent(
     kind_only = False
     for start, end in sentence_spans(folded):
         sentence = folded[start:end]
-        if not _BALANCE.search(sentence) and _asks(sentence):
+        if not _BALANCE.search(sentence) and is_question(sentence):
             # Whatever a question names, it only asks: "kan ik later annuleren?".
             if (
                 _CANCEL.search(sentence)
@@ -195,6 +206,7 @@ def read_intent(
                 or _REQUEST_VERB.search(sentence)
                 or _SUPPORT_WORD.search(sentence)
                 or _ASKED_FOR.search(sentence)
+                or _COMING.search(sentence)
                 or any(start <= s < end for s, _ in (*amounts, *kinds))
             ):
                 seen.add(Intent.question)

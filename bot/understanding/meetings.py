@@ -25,8 +25,9 @@ import re
 from collections.abc import Collection
 from dataclasses import dataclass
 
+from bot.understanding.intent import is_question
 from bot.understanding.numbers import WORDS
-from bot.understanding.text import fold, normalise
+from bot.understanding.text import fold, normalise, sentence_spans
 
 _CODE = re.compile(r"(?<![A-Za-z0-9])TB[-\s]?(\d{4})[-\s](\d{1,3})(?![0-9])", re.IGNORECASE)
 _ADDRESS = re.compile(r"[^\s<>()\[\],;:\"'@]+@[^\s<>()\[\],;:\"'@]+")
@@ -128,10 +129,16 @@ def read_meeting(
     folded = fold(text)
     skip = {a.lower() for a in ignore}
     colleagues, added = _colleagues(text, skip, {fold(n) for n in not_names}, names_asked)
-    decline = bool(_DECLINE.search(folded))
+    # Coming or not counts when it is said, not when it is asked ("What if I can't make it?").
+    said = " ".join(
+        folded[start:end]
+        for start, end in sentence_spans(folded)
+        if not is_question(folded[start:end])
+    )
+    decline = bool(_DECLINE.search(said))
     seats = _seats(folded)
     soft = "?" not in folded and bool(_ATTEND_SOFT.search(folded))
-    attend = not decline and (bool(_ATTEND.search(folded)) or soft or seats is not None)
+    attend = not decline and (bool(_ATTEND.search(said)) or soft or seats is not None)
     includes_self = (
         not colleagues
         or added
