@@ -390,6 +390,25 @@ def corpus_reply(sender: str, body: str, reply_to: str, ref: str) -> bytes:
     return raw
 
 
+def gmail_reply(sender: str, body: str, reply_to: str, ref: str) -> bytes:
+    """A Gmail reply as the corpus has it: plain text hard-wrapped, quoted history below."""
+    raw = (Path(__file__).parent / "mail_corpus" / "gmail_reply_nl_op_schreef.eml").read_bytes()
+    swaps = {
+        b"Sanne Dekker <sanne.dekker.techniek@gmail.example>": f"Zeger <{sender}>".encode(),
+        b"<CAKx7Hq3vR2+8YbN0mT5ZpQ1Lw4eKdJ9sF6aGuVhc2XoE1nB7iA@mail.gmail.example>": make_msgid(
+            domain="client.example"
+        ).encode(),
+        b"<sto.22222222222222222222222222222222@sto.example>": reply_to.encode(),
+        b"<sto.request.STO-2027-0043@sto.example> ": b"",
+        b"STO-2027-0043": ref.encode(),
+        b"Doe maar twee dagdelen procesbegeleiding, het liefst in april.": body.encode(),
+    }
+    for old, new in swaps.items():
+        assert old in raw
+        raw = raw.replace(old, new)
+    return raw
+
+
 @pytest.mark.parametrize(
     "question",
     [
@@ -552,3 +571,19 @@ def test_our_own_invitation_answered_by_a_calendar_is_recognised(
     assert answers(engine) == [] and flagged(engine) == []
     [row] = inbound_rows(engine)
     assert row.summary == f"calendar reply: ACCEPTED for visit:7 by {ZEE}"
+
+
+def test_a_wrapped_gmail_question_changes_nothing_and_a_wrapped_instruction_acts(
+    mailer: Inbound, engine: Engine
+) -> None:
+    send(mailer, mail(ZEE, "Graag 1 dag inhoudelijk advies."))
+    [submitted] = answers(engine)
+    ref = requests(engine)[0].ref
+    question = "Kan ik de aanvraag voor de studiedag in maart\r\nlater nog annuleren?"
+    send(mailer, gmail_reply(ZEE, question, our_id(submitted), ref))
+    assert requests(engine)[0].status == "submitted"
+    reply = answers(engine)[-1]
+    assert reply.template == "mail_question"
+    wrapped = "Beste team, kunt u onze aanvraag voor de studiedag in maart\r\nannuleren? Dank u."
+    send(mailer, gmail_reply(ZEE, wrapped, our_id(reply), ref))
+    assert requests(engine)[0].status == "cancelled"

@@ -238,3 +238,30 @@ def test_the_amount_in_a_question_makes_no_request() -> None:
 )
 def test_asking_for_the_support_itself_is_a_request(text: str) -> None:
     assert understand(text, date(2026, 11, 30)).intent is Intent.request
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        # Plain text wrapped at about 76 characters (Gmail): the sentence decides, not the line.
+        ("Beste team, kunt u onze aanvraag voor de studiedag in maart\nannuleren? Dank u.", CANCEL),
+        ("Zou u zo vriendelijk willen zijn om onze aanvraag voor maart te\nannuleren?", CANCEL),
+        ("Kan ik de aanvraag voor de studiedag in maart\nlater nog annuleren?", QUESTION),
+        ("Wij willen graag weten of wij de aanvraag later\nnog kunnen annuleren.", QUESTION),
+        ("Kunt u mij laten weten of ik later\nnog kan annuleren?", QUESTION),
+        ("Beste team,\nkan ik later annuleren?", QUESTION),
+        ("Beste team,\nkunt u de aanvraag annuleren?", CANCEL),
+        # A line that opens a question of its own asks, even inside a wrapped instruction.
+        ("graag annuleren\nkan ik dan later opnieuw aanvragen?", CANCEL),
+        ("Graag annuleren.\nKan ik later nog annuleren?", CANCEL),
+        # Lines that end a sentence, or a new one in capitals, are not joined.
+        ("Wij willen annuleren\nKan dat?", CANCEL),
+    ],
+)
+def test_wrapped_lines_are_read_as_the_sentence_they_are(text: str, intent: Intent) -> None:
+    assert read_intent(text).intent is intent
+
+
+def test_a_wrapped_question_beside_an_instruction_is_kept_in_also() -> None:
+    text = "graag annuleren\nkan ik dan later opnieuw aanvragen?"
+    assert read_intent(text) == IntentReading(Intent.cancel, (Intent.question,))

@@ -34,9 +34,11 @@ A balance question stays a balance question: that one we answer.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from itertools import pairwise
 
 from bot.understanding.text import fold, negated, normalise, sentence_spans
 
@@ -159,17 +161,60 @@ def _cancel_meant(sentence: str, match: re.Match[str]) -> bool:
     return not negated(sentence, match.start(), match.end())
 
 
-def is_question(sentence: str) -> bool:
+def is_question(sentence: str, *, mark: bool = True) -> bool:
     """Whether a (folded) sentence asks rather than tells us to act (see the module doc).
 
     Without a question mark, "Helaas, kan ik niet komen" says something: a
-    negation right after the opener makes it a statement.
+    negation right after the opener makes it a statement. `mark=False`
+    leaves the question mark out of it: only the words decide.
     """
     if _INDIRECT.search(sentence):
         return True
     if _ADDRESSED.search(sentence) or (_GET.search(sentence) and not _CANCEL.search(sentence)):
         return False
-    return sentence.rstrip().endswith("?") or _POSSIBLE.match(sentence) is not None
+    return (mark and sentence.rstrip().endswith("?")) or _POSSIBLE.match(sentence) is not None
+
+
+def _unwrapped(text: str, folded: str) -> str:
+    """`folded` with each line break inside a sentence made a space (same length).
+
+    Gmail and others wrap plain text at about 76 characters, so "Kunt u onze
+    aanvraag voor maart\nannuleren?" arrives as two lines. A break goes when
+    the line does not end a sentence and the next one goes on in lower case.
+    """
+    chars = list(folded)
+    lines = text.split("\n")
+    position = 0
+    for line, following in pairwise(lines):
+        position += len(line)  # the line break
+        end, head = line.rstrip(), following.lstrip()
+        if end and end[-1] not in ".!?:;" and head and (head[0].islower() or head[0].isdigit()):
+            chars[position] = " "
+        position += 1
+    return "".join(chars)
+
+
+def question_sentences(text: str) -> list[tuple[int, int, bool]]:
+    """The sentences of `text` (normalised) as `sentence_spans` of its folded form gives
+    them, each with whether it asks.
+
+    A sentence on one line asks by its own words and mark; a line of a wrapped
+    sentence asks when the whole sentence does ("... voor maart\nannuleren?"
+    after "Kunt u" does not), or when its own words open a question ("graag
+    annuleren\nkan ik later opnieuw aanvragen?").
+    """
+    folded = fold(text)
+    joined = _unwrapped(text, folded)
+    whole = sentence_spans(joined)
+    starts = [start for start, _ in whole]
+    found: list[tuple[int, int, bool]] = []
+    for start, end in sentence_spans(folded):
+        index = bisect_right(starts, start) - 1
+        around = joined[whole[index][0] : whole[index][1]] if index >= 0 else ""
+        fragment = folded[start:end]
+        asks = is_question(around) or is_question(fragment, mark=False)
+        found.append((start, end, asks))
+    return found
 
 
 def read_intent(
@@ -196,9 +241,9 @@ def read_intent(
     folded = fold(text)
     seen: set[Intent] = set()
     kind_only = False
-    for start, end in sentence_spans(folded):
+    for start, end, question in question_sentences(text):
         sentence = folded[start:end]
-        if not _BALANCE.search(sentence) and is_question(sentence):
+        if question and not _BALANCE.search(sentence):
             # Whatever a question names, it only asks: "kan ik later annuleren?".
             if (
                 _CANCEL.search(sentence)

@@ -25,9 +25,9 @@ import re
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from bot.understanding.intent import is_question
+from bot.understanding.intent import question_sentences
 from bot.understanding.numbers import WORDS
-from bot.understanding.text import fold, normalise, sentence_spans
+from bot.understanding.text import fold, normalise
 
 _CODE = re.compile(r"(?<![A-Za-z0-9])TB[-\s]?(\d{4})[-\s](\d{1,3})(?![0-9])", re.IGNORECASE)
 _ADDRESS = re.compile(r"[^\s<>()\[\],;:\"'@]+@[^\s<>()\[\],;:\"'@]+")
@@ -130,11 +130,7 @@ def read_meeting(
     skip = {a.lower() for a in ignore}
     colleagues, added = _colleagues(text, skip, {fold(n) for n in not_names}, names_asked)
     # Coming or not counts when it is said, not when it is asked ("What if I can't make it?").
-    said = " ".join(
-        folded[start:end]
-        for start, end in sentence_spans(folded)
-        if not is_question(folded[start:end])
-    )
+    said = " ".join(folded[start:end] for start, end, asks in question_sentences(text) if not asks)
     decline = bool(_DECLINE.search(said))
     seats = _seats(folded)
     soft = "?" not in folded and bool(_ATTEND_SOFT.search(folded))
