@@ -587,3 +587,14 @@ def test_a_wrapped_gmail_question_changes_nothing_and_a_wrapped_instruction_acts
     wrapped = "Beste team, kunt u onze aanvraag voor de studiedag in maart\r\nannuleren? Dank u."
     send(mailer, gmail_reply(ZEE, wrapped, our_id(reply), ref))
     assert requests(engine)[0].status == "cancelled"
+
+
+def test_an_unsure_answer_with_a_question_mark_still_completes_the_request(
+    mailer: Inbound, engine: Engine
+) -> None:
+    send(mailer, mail(ZEE, "Wij willen graag ondersteuning in maart."))
+    [ask] = answers(engine)
+    assert ask.template == "mail_ask_missing"
+    send(mailer, mail(ZEE, "2 dagen procesbegeleiding?", "Re: Ondersteuning", reply_to=our_id(ask)))
+    [request] = requests(engine)
+    assert (request.half_days, request.kind) == (4, "process")

@@ -265,3 +265,17 @@ def test_wrapped_lines_are_read_as_the_sentence_they_are(text: str, intent: Inte
 def test_a_wrapped_question_beside_an_instruction_is_kept_in_also() -> None:
     text = "graag annuleren\nkan ik dan later opnieuw aanvragen?"
     assert read_intent(text) == IntentReading(Intent.cancel, (Intent.question,))
+
+
+def test_an_amount_or_a_kind_with_only_a_question_mark_answers_what_we_asked() -> None:
+    assert read_intent("1,5 dag?", amounts=[(0, 7)]) == IntentReading(Intent.request)
+    assert read_intent("Procesbegeleiding?", kinds=[(0, 17)]) == IntentReading(Intent.request)
+    today = date(2026, 11, 30)
+    assert understand("Twee dagen procesbegeleiding?", today).intent is Intent.request
+    # With the words of a question they ask.
+    assert understand("Kan ik ook twee dagen procesbegeleiding aanvragen?", today).intent is (
+        Intent.question
+    )
+    assert understand("Is het mogelijk om twee dagen procesbegeleiding te doen?", today).intent is (
+        Intent.question
+    )

@@ -194,7 +194,15 @@ def _unwrapped(text: str, folded: str) -> str:
     return "".join(chars)
 
 
-def question_sentences(text: str) -> list[tuple[int, int, bool]]:
+@dataclass(frozen=True, slots=True)
+class Sentence:
+    start: int
+    end: int
+    asks: bool  # a question, not an instruction
+    worded: bool  # ... and its words say so, not only its question mark
+
+
+def question_sentences(text: str) -> list[Sentence]:
     """The sentences of `text` (normalised) as `sentence_spans` of its folded form gives
     them, each with whether it asks.
 
@@ -207,13 +215,12 @@ def question_sentences(text: str) -> list[tuple[int, int, bool]]:
     joined = _unwrapped(text, folded)
     whole = sentence_spans(joined)
     starts = [start for start, _ in whole]
-    found: list[tuple[int, int, bool]] = []
+    found: list[Sentence] = []
     for start, end in sentence_spans(folded):
         index = bisect_right(starts, start) - 1
         around = joined[whole[index][0] : whole[index][1]] if index >= 0 else ""
-        fragment = folded[start:end]
-        asks = is_question(around) or is_question(fragment, mark=False)
-        found.append((start, end, asks))
+        worded = is_question(around, mark=False) or is_question(folded[start:end], mark=False)
+        found.append(Sentence(start, end, worded or is_question(around), worded))
     return found
 
 
@@ -241,21 +248,28 @@ def read_intent(
     folded = fold(text)
     seen: set[Intent] = set()
     kind_only = False
-    for start, end, question in question_sentences(text):
+    for told in question_sentences(text):
+        start, end = told.start, told.end
         sentence = folded[start:end]
-        if question and not _BALANCE.search(sentence):
-            # Whatever a question names, it only asks: "kan ik later annuleren?".
+        if told.asks and not _BALANCE.search(sentence):
+            # Whatever a question names, it only asks: "kan ik later annuleren?". An amount,
+            # a kind or support named with a question mark alone ("1,5 dag?", "Procesbegeleiding?")
+            # answers what we asked, though: that is read as ever.
+            named = any(start <= s < end for s, _ in (*amounts, *kinds)) or _SUPPORT_WORD.search(
+                sentence
+            )
             if (
                 _CANCEL.search(sentence)
                 or _REGISTER.search(sentence)
                 or _REQUEST_VERB.search(sentence)
-                or _SUPPORT_WORD.search(sentence)
                 or _ASKED_FOR.search(sentence)
                 or _COMING.search(sentence)
-                or any(start <= s < end for s, _ in (*amounts, *kinds))
+                or (named and told.worded)
             ):
                 seen.add(Intent.question)
-            continue
+                continue
+            if not named:
+                continue
         cancels = [m for m in _CANCEL.finditer(sentence) if _cancel_meant(sentence, m)]
         registers = [
             m for m in _REGISTER.finditer(sentence) if not negated(sentence, m.start(), m.end())

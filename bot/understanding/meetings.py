@@ -130,7 +130,7 @@ def read_meeting(
     skip = {a.lower() for a in ignore}
     colleagues, added = _colleagues(text, skip, {fold(n) for n in not_names}, names_asked)
     # Coming or not counts when it is said, not when it is asked ("What if I can't make it?").
-    said = " ".join(folded[start:end] for start, end, asks in question_sentences(text) if not asks)
+    said = " ".join(folded[s.start : s.end] for s in question_sentences(text) if not s.asks)
     decline = bool(_DECLINE.search(said))
     seats = _seats(folded)
     soft = "?" not in folded and bool(_ATTEND_SOFT.search(folded))
