@@ -10,25 +10,29 @@ on something existing, so it must be said plainly.
 
 A question about what is possible ("Kan ik later annuleren?", "Is het
 mogelijk om ook een halve dag aan te vragen?", "Can I cancel later?") asks,
-it does not instruct: such a sentence reads as `Intent.question`, whatever
-it names, so that a mail never acts on it. A polite request phrased as a
-question is an instruction, though: "Kunt u deze aanvraag annuleren?",
-"Wilt u ons afmelden?", "Could you cancel our request?" are addressed to
-us and ask us to act. What decides, per sentence, in this order:
+it does not instruct: such a sentence reads as `Intent.question`, so that a
+mail never acts on it. A polite request phrased as a question is an
+instruction, though: "Kunt u deze aanvraag annuleren?", "Wilt u ons
+afmelden?", "Could you cancel our request?" are addressed to us and ask us
+to act. What decides, per sentence (`is_question`), in this order:
 
 1. an indirect question about the writer's possibilities ("laat u weten
    of wij nog kunnen annuleren", "let me know whether we can cancel") is a
    question;
 2. words addressed to us or a plain wish ("kunt u", "wilt u", "graag",
    "a.u.b.", "wij willen", "please", "could you", "we would like") make
-   an instruction;
-   asking for the thing itself ("kunnen wij 4 uur advies krijgen?") is a
-   request, as it always was;
+   an instruction, and so does asking for the support itself ("kunnen wij
+   4 uur advies krijgen?");
 3. a sentence that ends in "?", or opens as a question about what the
    writer may or can do ("kan ik", "mogen wij", "is het mogelijk", "hoe",
    "can I", "is it possible"), is a question.
 
-A balance question stays a balance question: that one we answer.
+A question counts as `Intent.question` when it names cancelling,
+registering, requesting or coming to a meeting; an amount, a kind or
+support named with only a question mark ("2 dagen procesbegeleiding?")
+answers what we asked and is read as before. A sentence hard-wrapped over
+lines (plain-text mail) is judged whole (`question_sentences`). A balance
+question stays a balance question: that one we answer.
 """
 
 from __future__ import annotations
