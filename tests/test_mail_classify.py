@@ -19,6 +19,18 @@ EXPECTED: dict[str, tuple[Verdict, str]] = {
     "balance_question_nl.eml": (Verdict.answer, "written by a person"),
     "bounce_dsn_multipart_report.eml": (Verdict.bounce, "multipart/report delivery-status"),
     "bounce_exchange_onbestelbaar_nl.eml": (Verdict.bounce, "delivery failure subject"),
+    "calendar_reply_google_declined_nl.eml": (
+        Verdict.calendar_reply,
+        "text/calendar METHOD:REPLY",
+    ),
+    "calendar_reply_outlook_accepted_nl.eml": (
+        Verdict.calendar_reply,
+        "text/calendar METHOD:REPLY",
+    ),
+    "calendar_reply_outlook_tentative_en_subject_only.eml": (
+        Verdict.calendar_reply,
+        "calendar reply subject",
+    ),
     "cancellation_reply_sto_ref.eml": (Verdict.answer, "written by a person"),
     "empty_body.eml": (Verdict.answer, "written by a person"),
     "exchange_afwezig_inbox_rules_loop.eml": (
@@ -81,7 +93,14 @@ def test_corpus_verdict(name: str) -> None:
 
 
 def test_verdict_is_a_str_enum() -> None:
-    assert [v.value for v in Verdict] == ["answer", "auto_reply", "bounce", "list", "own"]
+    assert [v.value for v in Verdict] == [
+        "answer",
+        "auto_reply",
+        "bounce",
+        "list",
+        "own",
+        "calendar_reply",
+    ]
     assert Verdict.auto_reply == "auto_reply"
 
 
@@ -263,3 +282,51 @@ def test_no_signal_is_ever_answered(
     raw = mail("".join(sorted(signals)), subject=subject, sender=sender, content_type=content_type)
     human = not signals and subject == SUBJECTS[0] and sender == SENDERS[0] and not report
     assert (classify(parse(raw), own_addresses=OWN) is Verdict.answer) is human
+
+
+def calendar_mail(subject: str, method: str | None) -> bytes:
+    """A calendar's answer as Outlook sends it: empty text, the iCalendar part inline."""
+    head = (
+        f"From: Jan de Vries <jan@school.example>\r\nTo: ondersteuning@sto.example\r\n"
+        f"Subject: {subject}\r\nMessage-ID: <cal1@school.example>\r\n"
+    )
+    if method is None:
+        return (head + "Content-Type: text/plain\r\n\r\nIk kom graag.\r\n").encode()
+    ics = (
+        f"BEGIN:VCALENDAR\r\nMETHOD:{method}\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\n"
+        "UID:x@sto.example\r\nATTENDEE;PARTSTAT=ACCEPTED:mailto:jan@school.example\r\n"
+        "END:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+    return (
+        head + 'Content-Type: multipart/alternative; boundary="b"\r\n\r\n'
+        "--b\r\nContent-Type: text/plain\r\n\r\n\r\n"
+        f'--b\r\nContent-Type: text/calendar; charset="utf-8"; method={method}\r\n\r\n{ics}'
+        "--b--\r\n"
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    ("subject", "method", "expected"),
+    [
+        # The calendar part decides, whatever the subject.
+        ("Geaccepteerd: Themabijeenkomst [TB-2027-03]", "REPLY", Verdict.calendar_reply),
+        ("Accepted: Lunch", "REPLY", Verdict.calendar_reply),
+        ("Wat een mooie dag", "REPLY", Verdict.calendar_reply),
+        # A new time proposed, or an invitation forwarded, is a person's business.
+        ("Nieuwe tijd voorgesteld: Themabijeenkomst [TB-2027-03]", "COUNTER", Verdict.answer),
+        ("Geaccepteerd: Themabijeenkomst [TB-2027-03]", "COUNTER", Verdict.answer),
+        ("FW: Themabijeenkomst [TB-2027-03]", "REQUEST", Verdict.answer),
+        # Without a calendar part the subject decides, when it names what we invite to.
+        ("Geaccepteerd: Themabijeenkomst: Doorlopende leerlijnen [TB-2027-03]", None, "cal"),
+        ("Declined: Support Sterk Techniekonderwijs, Zeeland [STO-2027-0042]", None, "cal"),
+        ("Geweigerd: Bezoek critical friend Piet, Zeeland", None, "cal"),
+        ("Voorlopig geaccepteerd: Themabijeenkomst [TB-2027-03]", None, "cal"),
+        ("Tentatively Accepted: Theme meeting [TB-2027-03]", None, "cal"),
+        ("Accepted: Lunch on Friday", None, Verdict.answer),
+        ("RE: Geaccepteerd: Themabijeenkomst [TB-2027-03]", None, Verdict.answer),
+        ("Aanvraag geaccepteerd: [STO-2027-0042]", None, Verdict.answer),
+    ],
+)
+def test_calendar_replies(subject: str, method: str | None, expected: Verdict | str) -> None:
+    want = Verdict.calendar_reply if expected == "cal" else expected
+    assert verdict(calendar_mail(subject, method)).verdict is want

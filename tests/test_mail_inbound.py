@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterator
 from email.message import EmailMessage
 from email.utils import make_msgid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -368,3 +369,232 @@ def test_never_more_than_a_few_answers_per_sender_per_hour(mailer: Inbound, engi
     for _ in range(8):
         send(mailer, mail(ZEE, "Hoeveel dagen hebben wij nog?"))
     assert [a.template for a in answers(engine)] == ["mail_balance"] * 5
+
+
+def corpus_reply(sender: str, body: str, reply_to: str, ref: str) -> bytes:
+    """A Thunderbird reply as the corpus has it (format=flowed, quoted history), with new words."""
+    raw = (Path(__file__).parent / "mail_corpus" / "cancellation_reply_sto_ref.eml").read_bytes()
+    swaps = {
+        b"Jan de Vries <j.devries@csg-noorderlicht.example>": f"Zeger <{sender}>".encode(),
+        b"<b1c2d3e4-0001-4cde-8f90-cancel@csg-noorderlicht.example>": make_msgid(
+            domain="client.example"
+        ).encode(),
+        b"<sto.55555555555555555555555555555555@sto.example>": reply_to.encode(),
+        b"<sto.request.STO-2027-0042@sto.example>\r\n ": b"",
+        b"STO-2027-0042": ref.encode(),
+        b"Wij willen deze aanvraag helaas annuleren. De studiedag gaat niet door.": body.encode(),
+    }
+    for old, new in swaps.items():
+        assert old in raw
+        raw = raw.replace(old, new)
+    return raw
+
+
+def gmail_reply(sender: str, body: str, reply_to: str, ref: str) -> bytes:
+    """A Gmail reply as the corpus has it: plain text hard-wrapped, quoted history below."""
+    raw = (Path(__file__).parent / "mail_corpus" / "gmail_reply_nl_op_schreef.eml").read_bytes()
+    swaps = {
+        b"Sanne Dekker <sanne.dekker.techniek@gmail.example>": f"Zeger <{sender}>".encode(),
+        b"<CAKx7Hq3vR2+8YbN0mT5ZpQ1Lw4eKdJ9sF6aGuVhc2XoE1nB7iA@mail.gmail.example>": make_msgid(
+            domain="client.example"
+        ).encode(),
+        b"<sto.22222222222222222222222222222222@sto.example>": reply_to.encode(),
+        b"<sto.request.STO-2027-0043@sto.example> ": b"",
+        b"STO-2027-0043": ref.encode(),
+        b"Doe maar twee dagdelen procesbegeleiding, het liefst in april.": body.encode(),
+    }
+    for old, new in swaps.items():
+        assert old in raw
+        raw = raw.replace(old, new)
+    return raw
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "kan ik later annuleren?",
+        "Is het mogelijk om te annuleren als het niet doorgaat?",
+        "can I cancel later?",
+        "Kan ik me later nog afmelden als het niet doorgaat?",
+        "kan ik ook een halve dag aanvragen?",
+    ],
+)
+def test_a_question_in_a_requests_thread_changes_nothing_and_goes_to_the_team(
+    mailer: Inbound,
+    engine: Engine,
+    question: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.cli_helpers import Sto
+
+    send(mailer, mail(ZEE, "Graag 1 dag inhoudelijk advies."))  # trusted From: acts at once
+    [submitted] = answers(engine)
+    [before] = requests(engine)
+    assert before.status == "submitted"
+    sto = Sto(engine, capsys, monkeypatch, NOW)
+    quota_before = sto("quota", "--json").json()
+
+    send(mailer, corpus_reply(ZEE, question, our_id(submitted), before.ref))
+
+    [after] = requests(engine)
+    assert (after.status, after.half_days, after.kind) == (before.status, 2, before.kind)
+    assert sto("quota", "--json").json() == quota_before
+    reply = answers(engine)[-1]
+    assert (reply.template, reply.recipient) == ("mail_question", ZEE)
+    assert reply.context["ref"] == before.ref
+    assert reply.context["in_reply_to"].endswith("@client.example>")
+    [flag] = sto("mail", "list", "--json").json()
+    assert (flag["sender"], flag["reason"]) == (ZEE, "question")
+    assert "vraag" in sto("mail", "list").out
+
+    # An instruction in the same thread still acts: a polite question addressed to us.
+    send(mailer, corpus_reply(ZEE, "Kunt u deze aanvraag annuleren?", our_id(reply), before.ref))
+    [cancelled] = requests(engine)
+    assert cancelled.status == "cancelled"
+
+
+def test_an_instruction_with_a_question_beside_it_acts_and_flags_the_question(
+    mailer: Inbound, engine: Engine
+) -> None:
+    send(mailer, mail(ZEE, "Graag 1 dag inhoudelijk advies."))
+    [submitted] = answers(engine)
+    body = "Graag annuleren. Kan ik later opnieuw aanvragen?"
+    send(mailer, corpus_reply(ZEE, body, our_id(submitted), requests(engine)[0].ref))
+    [request] = requests(engine)
+    assert request.status == "cancelled"
+    assert [a.template for a in answers(engine)] == ["request_submitted", "request_cancelled"]
+    with Session(engine) as session:
+        [flag] = session.exec(select(FlaggedMail)).all()
+    assert flag.reason == "question" and "opnieuw aanvragen" in flag.excerpt
+
+
+CORPUS = Path(__file__).parent / "mail_corpus"
+MEETING_UID = "sto-meeting-TB-2027-03-dd58dd4c0067@sto.example"
+
+
+def inbound_rows(engine: Engine) -> list[InboundMessage]:
+    with Session(engine) as session:
+        return list(session.exec(select(InboundMessage).order_by(col(InboundMessage.id))).all())
+
+
+def flagged(engine: Engine) -> list[FlaggedMail]:
+    with Session(engine) as session:
+        return list(session.exec(select(FlaggedMail)).all())
+
+
+@pytest.mark.parametrize(
+    ("name", "summary", "sender"),
+    [
+        (
+            "calendar_reply_outlook_accepted_nl.eml",
+            "calendar reply: ACCEPTED for meeting:TB-2027-03"
+            " by f.elamrani@rijnmond-techniek.example",
+            "f.elamrani@rijnmond-techniek.example",
+        ),
+        (
+            "calendar_reply_google_declined_nl.eml",
+            "calendar reply: DECLINED for meeting:TB-2027-03"
+            " by sanne.dekker.techniek@gmail.example",
+            "sanne.dekker.techniek@gmail.example",
+        ),
+        (
+            # Only the subject says it; the sender is nobody we know, so not kept.
+            "calendar_reply_outlook_tentative_en_subject_only.eml",
+            "calendar reply: TENTATIVE for request:STO-2027-0042",
+            "",
+        ),
+    ],
+)
+def test_calendar_replies_are_recorded_and_never_answered_or_flagged(
+    mailer: Inbound, engine: Engine, name: str, summary: str, sender: str
+) -> None:
+    raw = (CORPUS / name).read_bytes()
+    send(mailer, raw)
+    send(mailer, raw)  # delivered twice: recorded once
+    assert answers(engine) == []
+    assert flagged(engine) == []
+    assert requests(engine) == []
+    [row] = inbound_rows(engine)
+    assert (row.summary, row.sender) == (summary, sender)
+
+
+def test_a_calendar_reply_from_a_contact_names_them(mailer: Inbound, engine: Engine) -> None:
+    raw = (CORPUS / "calendar_reply_outlook_tentative_en_subject_only.eml").read_bytes()
+    send(mailer, raw.replace(b"a.smith@bes-techniek.example", ZEE.encode()))
+    assert answers(engine) == [] and flagged(engine) == []
+    [row] = inbound_rows(engine)
+    assert row.summary == f"calendar reply: TENTATIVE for request:STO-2027-0042 by {ZEE}"
+    assert row.sender == ZEE
+
+
+def test_a_calendar_reply_to_a_uid_not_ours_names_nobody(mailer: Inbound, engine: Engine) -> None:
+    raw = (CORPUS / "calendar_reply_google_declined_nl.eml").read_bytes()
+    forged = MEETING_UID.replace("dd58dd4c0067", "000000000000").encode()
+    raw = raw.replace(MEETING_UID.encode(), forged)
+    send(mailer, raw.replace(b"[TB-2027-03]", b"[intern]"))
+    assert answers(engine) == [] and flagged(engine) == []
+    [row] = inbound_rows(engine)
+    assert row.summary == f"calendar reply: DECLINED for UID {forged.decode()}"
+    assert row.sender == ""
+
+
+def test_our_own_invitation_answered_by_a_calendar_is_recognised(
+    mailer: Inbound, engine: Engine
+) -> None:
+    """The invitation as we send it, answered the way calendars do: METHOD:REPLY, PARTSTAT."""
+    from datetime import UTC, datetime
+
+    from bot.mail.calendar import Invite, Person, invite_uid, to_ics
+
+    invite = Invite(
+        uid=invite_uid("visit:7", domain_of("ondersteuning@sto.example")),
+        sequence=3,
+        summary="Bezoek critical friend Piet, Zeeland (Sterk Techniekonderwijs)",
+        description="",
+        organizer=Person("ondersteuning@sto.example", "Ondersteuningsteam"),
+        attendee=Person(ZEE, "Zeger Zeeuw"),
+        start=datetime(2027, 3, 10, 9, 0, tzinfo=UTC),
+        end=datetime(2027, 3, 10, 11, 0, tzinfo=UTC),
+    )
+    ics = to_ics(invite, stamp=datetime(2026, 11, 30, 9, 0, tzinfo=UTC))
+    answer = ics.replace("METHOD:REQUEST", "METHOD:REPLY").replace("NEEDS-ACTION", "ACCEPTED")
+    msg = EmailMessage()
+    msg["From"] = f"Zeger Zeeuw <{ZEE}>"
+    msg["To"] = "ondersteuning@sto.example"
+    msg["Subject"] = f"Accepted: {invite.summary}"
+    msg["Message-ID"] = make_msgid(domain="client.example")
+    msg["Date"] = "Mon, 30 Nov 2026 10:00:00 +0100"
+    msg.set_content("")
+    msg.add_alternative(answer, subtype="calendar", params={"method": "REPLY"})
+    send(mailer, bytes(msg))
+    assert answers(engine) == [] and flagged(engine) == []
+    [row] = inbound_rows(engine)
+    assert row.summary == f"calendar reply: ACCEPTED for visit:7 by {ZEE}"
+
+
+def test_a_wrapped_gmail_question_changes_nothing_and_a_wrapped_instruction_acts(
+    mailer: Inbound, engine: Engine
+) -> None:
+    send(mailer, mail(ZEE, "Graag 1 dag inhoudelijk advies."))
+    [submitted] = answers(engine)
+    ref = requests(engine)[0].ref
+    question = "Kan ik de aanvraag voor de studiedag in maart\r\nlater nog annuleren?"
+    send(mailer, gmail_reply(ZEE, question, our_id(submitted), ref))
+    assert requests(engine)[0].status == "submitted"
+    reply = answers(engine)[-1]
+    assert reply.template == "mail_question"
+    wrapped = "Beste team, kunt u onze aanvraag voor de studiedag in maart\r\nannuleren? Dank u."
+    send(mailer, gmail_reply(ZEE, wrapped, our_id(reply), ref))
+    assert requests(engine)[0].status == "cancelled"
+
+
+def test_an_unsure_answer_with_a_question_mark_still_completes_the_request(
+    mailer: Inbound, engine: Engine
+) -> None:
+    send(mailer, mail(ZEE, "Wij willen graag ondersteuning in maart."))
+    [ask] = answers(engine)
+    assert ask.template == "mail_ask_missing"
+    send(mailer, mail(ZEE, "2 dagen procesbegeleiding?", "Re: Ondersteuning", reply_to=our_id(ask)))
+    [request] = requests(engine)
+    assert (request.half_days, request.kind) == (4, "process")

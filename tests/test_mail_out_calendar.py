@@ -10,7 +10,7 @@ from typing import Any
 import icalendar
 import pytest
 
-from bot.mail.calendar import Invite, Person, invite_uid, to_ics
+from bot.mail.calendar import Invite, Person, invite_subject, invite_uid, to_ics
 from bot.mail.compose import Composer
 from bot.mail.notifier import MailNotifier, days_of
 from bot.mail.outbound import RecordingMailer
@@ -271,3 +271,13 @@ def test_an_invitation_needs_days_or_a_time() -> None:
     )  # fmt: skip
     with pytest.raises(ValueError, match="days, or a start"):
         to_ics(bare, stamp=NOW)
+
+
+@pytest.mark.parametrize("subject", ["request:STO-2027-0042", "meeting:TB-2027-03", "visit:7"])
+def test_a_uid_we_made_tells_its_subject_again(subject: str) -> None:
+    uid = invite_uid(subject, "sto.example")
+    assert invite_subject(uid, "sto.example") == subject
+    assert invite_subject(uid, "elders.example") is None  # another deployment's
+    readable, _, rest = uid.rpartition("-")
+    assert invite_subject(f"{readable}-{'0' * 12}@{rest.partition('@')[2]}", "sto.example") is None
+    assert invite_subject("040000008200E00074C5B7101A82E008", "sto.example") is None  # Outlook's

@@ -214,6 +214,43 @@ EXPECTED: dict[str, Expect] = {
         new_lacks=("Van:", "Verzonden", "Beste mevrouw El Amrani", "margin-top", "<div"),
         source="html",
     ),
+    "calendar_reply_outlook_accepted_nl.eml": Expect(
+        from_address="f.elamrani@rijnmond-techniek.example",
+        from_name="El Amrani, Fatima",
+        subject="Geaccepteerd: Themabijeenkomst: Doorlopende leerlijnen [TB-2027-03]",
+        message_id=(
+            "<AM9PR04MB82117E5D1C0A9B3C4D5E6F7A8B9C@AM9PR04MB8211.eurprd04.prod.outlook.example>"
+        ),
+        in_reply_to=(OUR_ID.format("3c9a1f0e5b7d4a2c8e6f1b3d5a7c9e0f"),),
+        problems=("no_body",),
+        source="html",
+        attachments=(Attachment("", "text/calendar", 1395),),
+    ),
+    "calendar_reply_google_declined_nl.eml": Expect(
+        from_address="sanne.dekker.techniek@gmail.example",
+        from_name="Sanne Dekker",
+        subject=(
+            "Geweigerd: Themabijeenkomst: Doorlopende leerlijnen [TB-2027-03] @ wo 10 mrt 2027 "
+            "13:30 - 16:30 (CET) (ondersteuning@sto.example)"
+        ),
+        message_id="<calendar-5f0c1d2e-7a8b-4c9d-8e0f-1a2b3c4d5e6f@google.example>",
+        new_has=("Sanne Dekker heeft deze uitnodiging afgewezen.",),
+        attachments=(
+            Attachment("", "text/calendar", 896),
+            Attachment("invite.ics", "application/ics", 896),
+        ),
+    ),
+    "calendar_reply_outlook_tentative_en_subject_only.eml": Expect(
+        from_address="a.smith@bes-techniek.example",
+        from_name="Anna Smith",
+        subject="Tentative: Ondersteuning Sterk Techniekonderwijs, Bonaire [STO-2027-0042]",
+        message_id=(
+            "<SN6PR11MB3455A1B2C3D4E5F6A7B8C9D0@SN6PR11MB3455.namprd11.prod.outlook.example>"
+        ),
+        new_has=("I might be a bit late.",),
+        reference="STO-2027-0042",
+        extra={"calendar": ""},
+    ),
     "large_attachment_regioplan.eml": Expect(
         from_address="b.kok@regio-drechtsteden.example",
         from_name="Bram Kok",
@@ -348,6 +385,31 @@ def test_corpus_mail(name: str) -> None:
     # Always true of every mail:
     assert mail.to or mail.from_address == ""
     assert mail.date is not None and mail.date.tzinfo is not None
+
+
+@pytest.mark.parametrize(
+    ("name", "method", "partstat"),
+    [
+        ("calendar_reply_outlook_accepted_nl.eml", "METHOD:REPLY", "PARTSTAT=ACCEPTED"),
+        ("calendar_reply_google_declined_nl.eml", "METHOD:REPLY", "PARTSTAT=DECLINED"),
+    ],
+)
+def test_the_calendar_part_is_kept_as_text(name: str, method: str, partstat: str) -> None:
+    mail = read(name)
+    assert method in mail.calendar and partstat in mail.calendar
+    assert "UID:sto-meeting-TB-2027-03-dd58dd4c0067@sto.example" in mail.calendar
+    assert "BEGIN:VCALENDAR" not in mail.text  # the calendar is no body text
+
+
+def test_an_oversized_calendar_part_is_not_read() -> None:
+    raw = (
+        b"From: a@school.example\r\nTo: b@sto.example\r\nSubject: x\r\n"
+        b"Message-ID: <c1@school.example>\r\nContent-Type: text/calendar; method=REPLY\r\n\r\n"
+        + b"METHOD:REPLY\r\n"
+        * 1000
+    )
+    assert parse(raw).calendar.startswith("METHOD:REPLY")
+    assert parse(raw, max_attachment=100).calendar == ""
 
 
 def test_outlook_text_keeps_the_history_and_its_characters() -> None:

@@ -43,7 +43,14 @@ from models import meetings as mt
 from models import outbox
 from models.clock import FixedClock
 from models.db import transaction
-from models.tables import Contact, Notification, Region, RegionContact, Registration
+from models.tables import (
+    Contact,
+    FlaggedMail,
+    Notification,
+    Region,
+    RegionContact,
+    Registration,
+)
 from scheduling.dispatcher import Dispatcher
 from tests.conftest import NOW, TEAM, RegionFactory
 from tests.imap_server import running_dovecot
@@ -626,6 +633,52 @@ def test_cancelling_by_replying_from_an_iphone_promotes_the_first_in_line(
     threaded_under(emre, raw)
     promoted = one_to(answers, ZEE)
     assert promoted["Subject"] == f"[{world.small}] Er is een plaats voor u: {SMALL_TITLE}"
+
+
+IPHONE_CANCEL = (
+    b"Ik kan helaas niet komen, er is iets tussengekomen. Geeft u mijn plek maar=\r\n aan=20\r\n"
+    b"iemand anders."
+)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Kan ik me later nog afmelden als het niet doorgaat?",
+        "Is het mogelijk om af te melden als ik ziek ben?",
+        "What if I can't make it?",
+        "Wat als ik niet kan komen?",
+    ],
+)
+def test_a_question_about_cancelling_keeps_the_seat_and_goes_to_the_team(
+    world: World, post: Post, question: str
+) -> None:
+    post.send(mail(EMRE, f"aanmelden {world.code}"))
+    post.answers()
+    registered = our_mail_about(world.engine, EMRE, "meeting_registered")
+    raw = corpus("meeting_cancel_apple_mail_iphone_nl.eml", code=world.code, in_reply_to=registered)
+    assert IPHONE_CANCEL in raw
+    raw = raw.replace(IPHONE_CANCEL, question.encode())
+    post.send(raw)
+    assert registrations(world.engine, world.code) == [(EMRE, "registered", "TWENTE", "email")]
+    [answer] = post.answers()
+    threaded_under(answer, raw)
+    assert "Vragen beantwoordt de assistent niet zelf" in text(answer)
+    with Session(world.engine) as session:
+        [flag] = session.exec(select(FlaggedMail)).all()
+    assert (flag.sender, flag.reason) == (EMRE, "question")
+
+
+def test_coming_said_beside_a_question_registers_and_the_question_is_kept(
+    world: World, post: Post
+) -> None:
+    announcement = announce(world, ZEE, world.code)
+    body = "Ja, ik kom graag! Kan ik ook iets later komen?"
+    post.send(mail(ZEE, body, "Re: Uitnodiging", reply_to=announcement))
+    assert registrations(world.engine, world.code) == [(ZEE, "registered", "ZEELAND", "email")]
+    with Session(world.engine) as session:
+        [flag] = session.exec(select(FlaggedMail)).all()
+    assert flag.reason == "question" and "later komen" in flag.excerpt
 
 
 def test_cancelling_with_the_code(world: World, post: Post) -> None:

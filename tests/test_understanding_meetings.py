@@ -130,3 +130,21 @@ def test_more_seats_than_names_keeps_the_writer_and_counts_the_seats() -> None:
 def test_a_question_or_thanks_is_no_yes(text: str) -> None:
     attend, decline, _, _ = read(text)
     assert not attend and not decline
+
+
+@pytest.mark.parametrize(
+    ("text", "attend", "decline"),
+    [
+        ("Ik kan helaas niet komen.", False, True),
+        ("Helaas, kan ik niet komen.", False, True),
+        ("What if I can't make it?", False, False),
+        ("Wat als ik niet kan komen? Ik ben soms ziek.", False, False),
+        ("Ja, ik kom graag. Kan ik ook iets later komen?", True, False),
+        ("Kunnen wij niet komen als het sneeuwt?", False, False),
+    ],
+)
+def test_coming_or_not_counts_when_said_not_when_asked(
+    text: str, attend: bool, decline: bool
+) -> None:
+    reading = read_meeting(text)
+    assert (reading.attend, reading.decline) == (attend, decline)

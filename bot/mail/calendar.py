@@ -71,6 +71,22 @@ def invite_uid(subject: str, domain: str) -> str:
     return f"sto-{readable}-{digest}@{domain}"
 
 
+_OUR_UID = re.compile(r"sto-(request|meeting|visit)-([A-Za-z0-9._-]{1,60})-([0-9a-f]{12})@(.+)")
+
+
+def invite_subject(uid: str, domain: str) -> str | None:
+    """The subject ("meeting:TB-2027-03") of a UID `invite_uid` made for `domain`, else None.
+
+    The digest in the UID is checked, so a UID someone made up to look like
+    ours is not taken for one.
+    """
+    found = _OUR_UID.fullmatch(uid.strip())
+    if found is None or found.group(4).lower() != domain.lower():
+        return None
+    subject = f"{found.group(1)}:{found.group(2)}"
+    return subject if invite_uid(subject, domain) == uid.strip() else None
+
+
 def _person(person: Person, **params: str) -> vCalAddress:
     value = vCalAddress(f"mailto:{person.address}")
     if person.name:

@@ -10,18 +10,21 @@ this order (the first that fits gives the reason):
 2. ``bounce``: a delivery report (multipart/report of type delivery-status,
    a message/delivery-status part), X-Failed-Recipients, a sender such as
    MAILER-DAEMON or postmaster, or a subject such as "Undeliverable:";
-3. ``auto_reply``: any other report (read receipts), ``Auto-Submitted``
+3. ``calendar_reply``: a calendar answering one of our invitations
+   (text/calendar with METHOD:REPLY, or a subject such as "Geaccepteerd:" /
+   "Declined:" that names what we invite to; see calendar_replies.py);
+4. ``auto_reply``: any other report (read receipts), ``Auto-Submitted``
    other than ``no``, X-Autoreply / X-Autorespond, Exchange's own markers,
    ``Precedence: auto_reply``, a no-reply sender, or an out-of-office
    subject ("Automatisch antwoord:", "Afwezig:", ...) -- Outlook on the web
    sends some of those without any header that says so;
-4. ``bounce`` again for an empty Return-Path (``<>``): the null sender is
+5. ``bounce`` again for an empty Return-Path (``<>``): the null sender is
    what bounces use, but RFC 3834 asks auto-replies to use it too, so it
    only decides when nothing above did;
-5. ``list``: List-Id, List-Unsubscribe, List-Post and kin, ``Precedence: list``;
-6. ``auto_reply`` for ``Precedence: bulk`` or ``junk`` (newsletters and
+6. ``list``: List-Id, List-Unsubscribe, List-Post and kin, ``Precedence: list``;
+7. ``auto_reply`` for ``Precedence: bulk`` or ``junk`` (newsletters and
    notification robots that have no list headers);
-7. otherwise ``answer``.
+8. otherwise ``answer``.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from enum import StrEnum
 
+from bot.mail import calendar_replies
 from bot.mail.parse import ParsedMail
 
 OWN_MARKER = "X-STO-Assistant"  # a header our outbound mail may carry
@@ -43,6 +47,7 @@ class Verdict(StrEnum):
     bounce = "bounce"
     list = "list"
     own = "own"
+    calendar_reply = "calendar_reply"  # Accepted / Declined / Tentative: recorded, never answered
 
 
 @dataclass(frozen=True)
@@ -96,7 +101,7 @@ def classify(mail: ParsedMail, *, own_addresses: Collection[str]) -> Verdict:
 
 def explain(mail: ParsedMail, *, own_addresses: Collection[str]) -> Classification:
     """The verdict and the signal that decided it (for the log)."""
-    for check in (_own, _bounce, _auto_reply, _null_sender, _list, _bulk):
+    for check in (_own, _bounce, _calendar_reply, _auto_reply, _null_sender, _list, _bulk):
         found = check(mail, own_addresses)
         if found is not None:
             return found
@@ -130,6 +135,11 @@ def _bounce(mail: ParsedMail, _: Collection[str]) -> Classification | None:
     if _BOUNCE_SUBJECT.match(_fold(mail.subject)):
         return Classification(Verdict.bounce, "delivery failure subject")
     return None
+
+
+def _calendar_reply(mail: ParsedMail, _: Collection[str]) -> Classification | None:
+    found = calendar_replies.reason(mail)
+    return Classification(Verdict.calendar_reply, found) if found else None
 
 
 def _auto_reply(mail: ParsedMail, _: Collection[str]) -> Classification | None:

@@ -140,6 +140,17 @@ class Conversation:
                 return "wrong code"
         expecting = list((thread.draft or {}).get("missing") or [])
         found = understand(self.mail.new_text or self.mail.subject, self.today, expecting=expecting)
+        outcome = self._act_on(contact, person, thread, found)
+        asked = Intent.question in (found.intent, *found.also)
+        if asked and not outcome.startswith("flagged"):
+            # Acted on the instruction; the question beside it is for the team to answer.
+            self._flag("question")
+            outcome = f"{outcome}; question flagged"
+        return outcome
+
+    def _act_on(
+        self, contact: Contact, person: people.Person, thread: MailThread, found: Understanding
+    ) -> str:
         about_a_meeting = MeetingMail(self, contact, person, thread).handle(found.intent)
         if about_a_meeting is not None:
             return about_a_meeting
@@ -159,6 +170,8 @@ class Conversation:
             return self._cancel(contact, person, thread)
         if found.intent is Intent.request:
             return self._request(contact, person, thread, found)
+        if found.intent is Intent.question:
+            return self._question(contact, thread)
         return self._flag("not_understood", contact)
 
     def _contact(self, person: people.Person | None) -> Contact | None:
@@ -209,6 +222,11 @@ class Conversation:
             )
             return f"asked for {', '.join(found.missing) or 'the days'}"
         return self._confirm_or_do(contact, person, thread, "submit")
+
+    def _question(self, contact: Contact, thread: MailThread) -> str:
+        """A question ("kan ik later annuleren?") changes nothing: the team answers it."""
+        ref = self._request_ref(thread) or ""
+        return self._flag("question", contact, "mail_question", {"ref": ref})
 
     def _cancel(self, contact: Contact, person: people.Person, thread: MailThread) -> str:
         ref = self._request_ref(thread)
@@ -368,7 +386,14 @@ class Conversation:
             },
         )
 
-    def _flag(self, reason: str, contact: Contact | None = None) -> str:
+    def _flag(
+        self,
+        reason: str,
+        contact: Contact | None = None,
+        template: str = "mail_flagged",
+        context: dict[str, Any] | None = None,
+    ) -> str:
+        """Keep the mail for the team (`sto mail list`) and tell the contact, when there is one."""
         mailbox.flag(
             self.session,
             self.record,
@@ -379,5 +404,5 @@ class Conversation:
             now=self.now,
         )
         if contact is not None:
-            self._answer(contact, "mail_flagged", {})
+            self._answer(contact, template, context or {})
         return f"flagged ({reason})"

@@ -128,9 +128,11 @@ class MeetingMail:
             return None  # a request's cancellation: the request reader's
         if intent is Intent.register:
             return REGISTER
-        if intent is Intent.unknown and known and decline:
+        # Coming or not, said beside a question ("Ik kom graag. Kan ik later komen?"),
+        # still acts; the question goes to the team (Conversation.run).
+        if intent in (Intent.unknown, Intent.question) and known and decline:
             return CANCEL
-        if intent is Intent.unknown and known and attend:
+        if intent in (Intent.unknown, Intent.question) and known and attend:
             return REGISTER
         waiting = str(pending.get("action") or "")
         if intent is Intent.unknown and waiting in (REGISTER, CANCEL):

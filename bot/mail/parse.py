@@ -61,13 +61,16 @@ MAX_SUBJECT = 1000
 MAX_NAME = 200
 MAX_TEXT = 200_000  # far beyond any real request; keeps the memory per mail bounded
 MAX_HTML = 1_000_000  # Word's HTML of a long thread stays well below this
-# The new words are at the top. The quote reader's cost grows with the square
-# of the number of lines, so it reads only the head of a very long text.
+# The new words are at the top, so only the head of a very long text is read.
+# (The quote reader is linear in the number of lines; the head bounds the cost
+# of a hostile mail all the same, and keeps what is read the same as before.)
 MAX_READ_CHARS = 20_000
 MAX_READ_LINES = 500
 MAX_PARTS = 500
 MAX_DEPTH = 30
 MAX_IDS = 100
+MAX_CALENDAR = 100_000  # a calendar reply is a few kilobytes; more is not read
+_CALENDAR_TYPES = frozenset({"text/calendar", "application/ics"})
 MAX_MESSAGE_ID = 250  # the inbound table keeps 500 characters
 # The registry's address parser is quadratic on some input ('"' * 20_000 takes
 # seconds); a longer value is read with a plain pattern instead.
@@ -253,6 +256,10 @@ class ParsedMail:
     content_type: str  # of the whole message, e.g. "multipart/report"
     size: int  # bytes received
     problems: tuple[str, ...]
+    # The first iCalendar part (text/calendar, or an attached .ics), as text: a
+    # calendar's answer to an invitation says what it is there (METHOD:REPLY).
+    # The part is listed in `attachments` too.
+    calendar: str = ""
 
 
 def parse(
@@ -347,6 +354,7 @@ def _parse(raw: bytes, max_bytes: int, max_attachment: int, problems: _Problems)
         content_type=_part_info(msg).content_type,
         size=len(raw),
         problems=problems.as_tuple(),
+        calendar=body.calendar or "",
     )
 
 
@@ -699,6 +707,7 @@ class _Body:
         self.plain: list[str] = []
         self.html: str | None = None
         self.attachments: list[Attachment] = []
+        self.calendar: str | None = None
         self.salvaged = False  # one re-read per mail: a salvage never salvages itself
 
     def read(self, msg: Message) -> None:
@@ -760,7 +769,13 @@ class _Body:
             else:
                 self.plain.append(text)
             return
-        self._attach(part, info, estimated=_encoded_size(part))
+        estimated = _encoded_size(part)
+        if ctype in _CALENDAR_TYPES and self.calendar is None and estimated <= self.max_attachment:
+            data = self._payload(part)
+            if data is not None:
+                charset = info.params.get("charset") or "utf-8"  # RFC 5545: UTF-8
+                self.calendar = _decode_bytes(data[:MAX_CALENDAR], charset)[0]
+        self._attach(part, info, estimated=estimated)
 
     def _attach(self, part: Message, info: _PartInfo, *, estimated: int) -> None:
         ctype = info.content_type

@@ -25,6 +25,7 @@ import re
 from collections.abc import Collection
 from dataclasses import dataclass
 
+from bot.understanding.intent import question_sentences
 from bot.understanding.numbers import WORDS
 from bot.understanding.text import fold, normalise
 
@@ -128,10 +129,12 @@ def read_meeting(
     folded = fold(text)
     skip = {a.lower() for a in ignore}
     colleagues, added = _colleagues(text, skip, {fold(n) for n in not_names}, names_asked)
-    decline = bool(_DECLINE.search(folded))
+    # Coming or not counts when it is said, not when it is asked ("What if I can't make it?").
+    said = " ".join(folded[s.start : s.end] for s in question_sentences(text) if not s.asks)
+    decline = bool(_DECLINE.search(said))
     seats = _seats(folded)
     soft = "?" not in folded and bool(_ATTEND_SOFT.search(folded))
-    attend = not decline and (bool(_ATTEND.search(folded)) or soft or seats is not None)
+    attend = not decline and (bool(_ATTEND.search(said)) or soft or seats is not None)
     includes_self = (
         not colleagues
         or added

@@ -106,52 +106,98 @@ def _history_at(folded: list[str], index: int) -> bool:
     )
 
 
-def _closer_at(folded: list[str], index: int, kept: list[str]) -> bool:
-    line = folded[index]
-    said = [k for k in kept if k.strip()]
-    if not said:
+class _Lines:
+    """A body's folded lines, with what the readers ask of them more than once.
+
+    `next_filled[i]` is the first line at or after `i` that is not blank
+    (`len(folded)` when none is), so a reader skips blank lines in one step;
+    whether history starts at a line is worked out once, when first asked.
+    Together they keep `new_text` linear in the number of lines.
+    """
+
+    def __init__(self, folded: list[str]) -> None:
+        self.folded = folded
+        count = len(folded)
+        self.next_filled = [count] * (count + 1)
+        for index in range(count - 1, -1, -1):
+            self.next_filled[index] = (
+                index if folded[index].strip() else self.next_filled[index + 1]
+            )
+        self._history: dict[int, bool] = {}
+
+    def history_at(self, index: int) -> bool:
+        found = self._history.get(index)
+        if found is None:
+            found = self._history[index] = _history_at(self.folded, index)
+        return found
+
+
+class _Said:
+    """The kept lines that say something, and whether they are all greetings ("Hoi,")."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self._greetings = 0  # how many of `lines` were checked: all greetings so far
+        self._only_greetings = True
+
+    def add(self, line: str) -> None:
+        if line.strip():
+            self.lines.append(line)
+
+    def only_greetings(self) -> bool:
+        # Lines are only added, so one line that is no greeting settles it for good.
+        while self._only_greetings and self._greetings < len(self.lines):
+            self._only_greetings = bool(_GREETING.fullmatch(fold(self.lines[self._greetings])))
+            self._greetings += 1
+        return self._only_greetings
+
+
+def _closer_at(lines: _Lines, index: int, said: _Said) -> bool:
+    line = lines.folded[index]
+    if not said.lines:
         return False  # a closing cannot come first
     if _STRONG.fullmatch(line):
         return True
-    if not _WEAK.fullmatch(line) or all(_GREETING.fullmatch(fold(k)) for k in said):
+    if not _WEAK.fullmatch(line) or said.only_greetings():
         return False  # "Hoi,\n\nThanks!\n\nTwee dagen graag": thanks opens the message
     # Only a name block may follow a weak closing, up to the history below it:
-    # a few short lines that are not sentences.
+    # a few short lines that are not sentences. Blank lines are skipped (they
+    # are never history), so this looks at no more than _NAME_BLOCK_LINES + 1 lines.
     rest = 0
-    for later in range(index + 1, len(folded)):
-        if _history_at(folded, later) or _QUOTED.match(folded[later]):
+    later = lines.next_filled[index + 1]
+    while later < len(lines.folded):
+        if lines.history_at(later) or _QUOTED.match(lines.folded[later]):
             break
-        text = folded[later].strip()
-        if not text:
-            continue
+        text = lines.folded[later].strip()
         rest += 1
         if rest > _NAME_BLOCK_LINES or len(text) > 80 or text.endswith(("?", "!", ".")):
             return False
+        later = lines.next_filled[later + 1]
     return True
-
-
-def _next_filled(folded: list[str], index: int) -> str:
-    return next((line for line in folded[index:] if line.strip()), "")
 
 
 def new_text(body: str) -> str:
     """The part of a plain-text mail body the sender wrote now."""
-    lines = normalise(body).split("\n")
-    folded = [fold(line) for line in lines]
+    raw = normalise(body).split("\n")
+    lines = _Lines([fold(line) for line in raw])
+    folded = lines.folded
     kept: list[str] = []
+    said = _Said()
     index = 0
-    while index < len(lines):
+    while index < len(raw):
         line = folded[index]
         attribution = _attribution_at(folded, index)
         if attribution:
-            if _QUOTED.match(_next_filled(folded, index + attribution)):
+            below = lines.next_filled[index + attribution]
+            if below < len(folded) and _QUOTED.match(folded[below]):
                 index += attribution  # ">"-quoted below: drop the attribution, keep reading
                 continue
             break
-        if _history_at(folded, index) or _closer_at(folded, index, kept):
+        if lines.history_at(index) or _closer_at(lines, index, said):
             break
         if not _QUOTED.match(line):
-            kept.append(lines[index].rstrip())
+            kept.append(raw[index].rstrip())
+            said.add(kept[-1])
         index += 1
     text = "\n".join(kept)
     return re.sub(r"\n{3,}", "\n\n", text).strip()
