@@ -91,10 +91,10 @@ async def submitted_as(
 ) -> tuple[Person, T] | None:
     """A modal submission done as the person who sent it: who they are, the delivery
     claimed and `work`, in one transaction that is kept only if it ends before Slack
-    stops waiting. What cannot be kept is acked here, in the person's
-    language: a refusal under the input `where` names (an `Inline` under its own), an
-    unknown user under `unknown_block`, a repeated delivery plainly; then None.
-    Success is not acked: the caller acks (it may answer with a view) and goes on."""
+    stops waiting. What cannot be kept is acked here, in the person's language: a
+    refusal under the input `where` names (an `Inline` under its own), an unknown user
+    under `unknown_block`, a repeated delivery plainly; then None. Success is not
+    acked: the caller acks (it may answer with a view) and goes on."""
     deadline = ack_deadline()
     user_id = body["user"]["id"]
     key = f"view:{view['id']}:{view.get('hash', '')}"
