@@ -4,11 +4,6 @@ visits; one refresh per person for a burst; nothing waits for ever without Slack
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -29,7 +24,7 @@ from models.tables import Allowance, Notification, Region
 from models.types import AllowanceKind
 from scheduling.jobs import PeriodicJobs
 from scheduling.rules import JOBS
-from tests.cli_helpers import Sto
+from tests.cli_helpers import Sto, run_until
 from tests.conftest import NOW, TEAM, RegionFactory
 from tests.slack_harness import (
     COORDINATOR,
@@ -41,7 +36,6 @@ from tests.slack_harness import (
 )
 from tests.visit_helpers import proposed_visit
 
-STO = str(Path(sys.executable).parent / "sto")
 ZEELAND_HOMES = {ZEELAND_CONTACT, CRITICAL_FRIEND, COORDINATOR}
 
 
@@ -281,34 +275,9 @@ def test_sto_run_without_slack_settles_the_refreshes(
     made = {n.id for n in waiting(engine)}
     assert len(made) == 3
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("STO_", "SLACK_"))}
-    env.update(
-        STO_DATABASE_URL=engine.url.render_as_string(hide_password=False),
-        STO_HTTP_PORT=str(port),
-        STO_INBOUND_SMTP_PORT="0",
-        STO_VAR_DIR=str(tmp_path / "var"),
-        PYTHONPATH=str(Path(__file__).resolve().parents[1]),  # this checkout's code
-    )
-    process = subprocess.Popen(
-        [STO, "run"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
-    try:
-        deadline = time.monotonic() + 20
-        # Only these rows: the real day's periodic jobs (the early refresh of every home)
-        # may add rows of their own meanwhile.
-        while made & {n.id for n in waiting(engine)}:
-            assert process.poll() is None
-            if time.monotonic() > deadline:
-                process.send_signal(signal.SIGTERM)
-                raise AssertionError(process.communicate(timeout=30)[0].decode())
-            time.sleep(0.2)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        output = process.communicate(timeout=30)[0].decode()
-    assert process.returncode == 0, output
+    # Only these rows: the real day's periodic jobs (the early refresh of every home)
+    # may add rows of their own meanwhile.
+    run_until(engine, tmp_path, lambda: not made & {n.id for n in waiting(engine)})
     with Session(engine) as session:
         rows = session.exec(select(Notification)).all()
     assert not [n for n in rows if n.dedupe_key.startswith("home:") and n.channel != "home"]

@@ -13,13 +13,6 @@ from __future__ import annotations
 import asyncio
 import email
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -42,7 +35,7 @@ from models.tables import Contact, Notification, Visit
 from scheduling.dispatcher import Discard, Dispatcher, Notifier
 from scheduling.jobs import PeriodicJobs
 from scheduling.rules import JOBS
-from tests.cli_helpers import Sto
+from tests.cli_helpers import Sto, run_until
 from tests.conftest import RegionFactory
 from tests.slack_fake import FakeSlackApi
 from tests.slack_harness import populate
@@ -53,7 +46,6 @@ from tests.test_visits_mail import Post, to
 from tests.visit_helpers import proposed_visit
 from tests.visit_helpers import world as visit_world
 
-STO = str(Path(sys.executable).parent / "sto")
 OFF = Discard("slack off")
 
 
@@ -135,39 +127,6 @@ def test_a_direct_message_without_an_address_is_settled_not_mailed(engine: Engin
 
 
 # --- `sto run` without SLACK_BOT_TOKEN ----------------------------------------------------
-
-
-def run_until(engine: Engine, tmp_path: Path, done: Callable[[], bool]) -> str:
-    """`sto run` without Slack settings, until `done`; its log. (Only the rows a test made
-    are waited for: the periodic jobs of the real day, such as the early App Home refresh
-    or the 09:00 digest, may add their own while it runs.)"""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("STO_", "SLACK_"))}
-    env.update(
-        STO_DATABASE_URL=engine.url.render_as_string(hide_password=False),
-        STO_HTTP_PORT=str(port),
-        STO_INBOUND_SMTP_PORT="0",
-        STO_VAR_DIR=str(tmp_path / "var"),
-        PYTHONPATH=str(Path(__file__).resolve().parents[1]),  # this checkout's code
-    )
-    process = subprocess.Popen(
-        [STO, "run"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while not done():
-            assert process.poll() is None
-            if time.monotonic() > deadline:
-                process.send_signal(signal.SIGTERM)
-                raise AssertionError(process.communicate(timeout=30)[0].decode())
-            time.sleep(0.2)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        output = process.communicate(timeout=30)[0].decode()
-    assert process.returncode == 0, output
-    return output
 
 
 def test_sto_run_without_slack_leaves_nothing_waiting(
