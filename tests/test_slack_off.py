@@ -31,7 +31,7 @@ from config.settings import Settings
 from models import outbox
 from models.clock import FixedClock
 from models.db import transaction
-from models.tables import Contact, Notification, Visit
+from models.tables import Notification, Visit
 from scheduling.dispatcher import Discard, Dispatcher, Notifier
 from scheduling.jobs import PeriodicJobs
 from scheduling.rules import JOBS
@@ -43,7 +43,7 @@ from tests.test_periodic_jobs import add_contact, add_team, submit, utc
 from tests.test_visits_mail import OPTIONS as VISIT_OPTIONS
 from tests.test_visits_mail import WINDOW as VISIT_WINDOW
 from tests.test_visits_mail import Post, to
-from tests.visit_helpers import proposed_visit
+from tests.visit_helpers import CONTACT_SLACK, proposed_visit
 from tests.visit_helpers import world as visit_world
 
 OFF = Discard("slack off")
@@ -242,17 +242,10 @@ def test_a_visit_proposal_slack_refused_for_good_is_answered_by_mail(
     assert "kies een moment" in str(proposal["Subject"])
     with Session(engine) as session:
         failed = session.exec(select(Notification).where(Notification.status == "failed")).all()
-    assert [n.recipient for n in failed] == [zeeland_slack_id(engine)]
+    assert [n.recipient for n in failed] == [CONTACT_SLACK]
 
     post.reply("Zeger Zeeuw <zee@school.example>", "2", proposal)
     with Session(engine) as session:
         visit = session.get(Visit, visit_id)
         assert visit is not None
         assert (visit.status, visit.day) == ("scheduled", VISIT_OPTIONS[1])
-
-
-def zeeland_slack_id(engine: Engine) -> str:
-    with Session(engine) as session:
-        contact = session.exec(select(Contact).where(Contact.email == "zee@school.example")).one()
-        assert contact.slack_user_id is not None
-        return contact.slack_user_id
